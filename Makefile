@@ -1,0 +1,68 @@
+# Course book: build the site, run the notebooks and the tests.
+# `make help` lists the targets.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SPHINXOPTS ?= -W --keep-going
+BUILDDIR := _build
+NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
+
+.DEFAULT_GOAL := help
+.PHONY: help html serve test lint notebooks sync lab clean lock
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (PYTHON=$(PYTHON))")'
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { echo "$(PYTHON) cannot create virtual environments: install the venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Stamps record which pinned set is installed; they are redone when it changes.
+$(VENV)/.site: requirements/site.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements/site.txt
+	@touch $@
+
+$(VENV)/.dev: requirements/dev.txt examples/resilia/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -e examples/resilia
+	@touch $@ $(VENV)/.site
+
+html: $(VENV)/.site ## Build the site into _build/html (stored outputs, nothing executed)
+	$(BIN)/sphinx-build -b html $(SPHINXOPTS) . $(BUILDDIR)/html
+	@echo "Site: $(BUILDDIR)/html/index.html"
+
+serve: $(VENV)/.site ## Live preview on http://127.0.0.1:8000 (rebuilds on save)
+	$(BIN)/sphinx-autobuild -b html $(SPHINXOPTS) --host 127.0.0.1 --port 8000 \
+		--watch _ext --watch examples . $(BUILDDIR)/html
+
+lint: $(VENV)/.dev ## ruff on the code, the tests and the notebooks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check --exclude 'notebooks/*' .
+
+test: $(VENV)/.dev ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
+	$(MAKE) lint
+	$(MAKE) html
+	$(BIN)/python -m pytest
+
+sync: $(VENV)/.dev ## Sync each notebook with its jupytext .md twin (the newer one wins)
+	$(BIN)/jupytext --sync $(NOTEBOOKS)
+
+notebooks: $(VENV)/.dev ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
+	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
+
+lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/site.in -o requirements/site.txt
+	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/site.in requirements/kernel.in requirements/test.in -c requirements/site.txt -o requirements/dev.txt
+	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/kernel.in -c requirements/dev.txt -o requirements/kernel.txt
+	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/lab.in -c requirements/dev.txt -o requirements/lab.txt
+
+lab: $(VENV)/.dev ## Open JupyterLab on the notebooks
+	$(BIN)/python -m pip install --quiet -r requirements/lab.txt
+	$(BIN)/jupyter lab notebooks
+
+clean: ## Remove the built site and caches (keeps .venv)
+	rm -rf $(BUILDDIR) .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -1,0 +1,77 @@
+"""Sphinx configuration of the course book."""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent
+sys.path.insert(0, str(ROOT / "_ext"))
+
+project = "Mise en production des projets data"
+author = "Équipe pédagogique du Master 2 IMSD"
+copyright = "2026, " + author
+language = "fr"
+
+# Where the book lives: used by the repository, Onyxia and download buttons.
+repository = os.environ.get("GITHUB_REPOSITORY", "m2-imsd/mise-en-production")
+repository_ref = os.environ.get("GITHUB_REF_NAME", "main")
+
+extensions = [
+    "myst_nb",
+    "sphinx_design",
+    "sphinx_copybutton",
+    "sphinx.ext.graphviz",
+    "onyxia_launch",
+]
+
+# Only these sources are part of the book; jupytext's .md twins of the notebooks,
+# the examples and the tests are not pages.
+include_patterns = ["index.md", "chapters/**", "notebooks/*.ipynb"]
+exclude_patterns = ["_build", ".venv*", "**/.ipynb_checkpoints"]
+
+nitpicky = True
+suppress_warnings = []
+
+myst_enable_extensions = ["colon_fence", "deflist", "dollarmath", "substitution", "attrs_inline"]
+myst_heading_anchors = 3
+
+# Notebooks are rendered from their stored outputs: the build never runs code.
+nb_execution_mode = "off"
+nb_merge_streams = True
+
+# graphviz: a system "dot" when there is one, else the wheel from requirements/site.txt.
+graphviz_dot = (
+    shutil.which("dot")
+    or shutil.which(
+        "graphviz-pure",
+        path=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+    )
+    or "dot"
+)
+graphviz_output_format = "svg"
+
+html_theme = "sphinx_book_theme"
+html_title = "Mise en production des projets data"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+html_last_updated_fmt = None
+html_theme_options = {
+    "repository_url": f"https://github.com/{repository}",
+    "repository_branch": repository_ref,
+    "use_repository_button": True,
+    "use_issues_button": True,
+    "use_edit_page_button": True,
+    "use_download_button": True,
+    "path_to_docs": "",
+    "show_toc_level": 2,
+    "home_page_in_toc": True,
+}
+
+# Onyxia (SSP Cloud) launcher, see _ext/onyxia_launch.py.
+onyxia_url = "https://datalab.sspcloud.fr"
+onyxia_chart = "jupyter-python"
+onyxia_chart_version = "2.5.2"
+onyxia_init_script = ".onyxia/init.sh"
+onyxia_repository = repository
+onyxia_ref = repository_ref

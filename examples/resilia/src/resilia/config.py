@@ -1,0 +1,122 @@
+"""Per-environment settings.
+
+The environment is chosen by the ``RESILIA_ENV`` variable (``dev`` when unset).
+Each environment has a TOML file shipped in ``resilia/settings/``; any value can be
+overridden by a ``RESILIA_<SECTION>__<KEY>`` variable, e.g. ``RESILIA_LOG_LEVEL`` or
+``RESILIA_MODEL__MIN_ROC_AUC``. Everything is validated before use: a typo in an
+environment name or a value out of range stops the program with a clear message.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_VAR = "RESILIA_ENV"
+PREFIX = "RESILIA_"
+DEFAULT_ENVIRONMENT = "dev"
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+
+class ConfigurationError(ValueError):
+    """Raised when the environment name or a setting is invalid."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataSettings(_Strict):
+    n_customers: int = Field(ge=100, le=5_000_000)
+    seed: int = Field(ge=0)
+
+
+class ModelSettings(_Strict):
+    regularization_c: float = Field(gt=0)
+    test_size: float = Field(gt=0, lt=0.5)
+    min_roc_auc: float = Field(ge=0.5, le=1.0)
+
+
+class Settings(_Strict):
+    environment: Environment
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    artifacts_dir: Path
+    data: DataSettings
+    model: ModelSettings
+
+
+def available_environments() -> list[str]:
+    return [e.value for e in Environment]
+
+
+def _parse_environment(name: str, origin: str) -> Environment:
+    try:
+        return Environment(name.strip().lower())
+    except ValueError:
+        valid = ", ".join(available_environments())
+        raise ConfigurationError(
+            f"unknown environment {name!r} (from {origin}); valid environments: {valid}"
+        ) from None
+
+
+def _overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Nested dict built from RESILIA_<SECTION>__<KEY> variables."""
+    result: dict[str, Any] = {}
+    for key, value in environ.items():
+        if not key.startswith(PREFIX) or key == ENV_VAR:
+            continue
+        path = key[len(PREFIX) :].lower().split("__")
+        node = result
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigurationError(f"{key} conflicts with another RESILIA_ variable")
+        node[path[-1]] = value
+    return result
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    environment: str | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Load and validate the settings of ``environment`` (default: ``$RESILIA_ENV`` or dev)."""
+    environ = os.environ if environ is None else environ
+    if environment:
+        env = _parse_environment(environment, "argument")
+    else:
+        env = _parse_environment(environ.get(ENV_VAR) or DEFAULT_ENVIRONMENT, ENV_VAR)
+    source = resources.files("resilia") / "settings" / f"{env.value}.toml"
+    raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    raw = _merge(raw, _overrides(environ))
+    raw["environment"] = env.value
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(
+            f"invalid settings for environment {env.value!r} "
+            f"(settings/{env.value}.toml and {PREFIX}* variables): {problems}"
+        ) from None

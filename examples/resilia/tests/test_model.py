@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from resilia.config import load_settings
+from resilia.data import generate_customers
+from resilia.model import (
+    ModelQualityError,
+    load_model,
+    predict_churn_proba,
+    save_model,
+    train,
+    train_from_settings,
+)
+
+
+@pytest.fixture(scope="module")
+def dev_settings():
+    return load_settings("dev", environ={})
+
+
+@pytest.fixture(scope="module")
+def trained(dev_settings):
+    return train_from_settings(dev_settings)
+
+
+def test_model_beats_the_dev_quality_bar(trained, dev_settings):
+    _, report = trained
+    assert report.roc_auc >= dev_settings.model.min_roc_auc
+    assert report.n_train + report.n_test == dev_settings.data.n_customers
+
+
+def test_training_is_deterministic(dev_settings, trained):
+    _, again = train_from_settings(dev_settings)
+    assert again == trained[1]
+
+
+def test_quality_gate_blocks_a_weak_model():
+    strict = load_settings("dev", environ={"RESILIA_MODEL__MIN_ROC_AUC": "0.99"})
+    with pytest.raises(ModelQualityError, match="below the dev threshold 0.99"):
+        train(generate_customers(1_000), strict)
+
+
+def test_save_load_round_trip(tmp_path, trained):
+    pipeline, report = trained
+    path = save_model(pipeline, report, tmp_path / "sub" / "model.joblib")
+    loaded, loaded_report = load_model(path)
+    customers = generate_customers(300, seed=99)
+    np.testing.assert_array_equal(
+        predict_churn_proba(pipeline, customers), predict_churn_proba(loaded, customers)
+    )
+    assert loaded_report == report
+
+
+def test_load_missing_model_says_how_to_get_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="resilia train"):
+        load_model(tmp_path / "nope.joblib")
+
+
+def test_load_rejects_foreign_file(tmp_path):
+    import joblib
+
+    path = tmp_path / "other.joblib"
+    joblib.dump({"something": "else"}, path)
+    with pytest.raises(ValueError, match="not a resilia model bundle"):
+        load_model(path)
+
+
+def test_probabilities_are_probabilities(trained):
+    proba = predict_churn_proba(trained[0], generate_customers(500, seed=5))
+    assert proba.shape == (500,)
+    assert ((proba >= 0) & (proba <= 1)).all()

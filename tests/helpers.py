@@ -1,0 +1,8 @@
+"""Paths shared by the repository-level tests."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
+SITE = ROOT / "_build" / "html"

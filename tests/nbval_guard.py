@@ -1,0 +1,90 @@
+"""pytest plugin: a notebook must not leave a process or a listening port behind.
+
+Every process a notebook starts inherits ``COURSE_NBVAL_RUN`` from the kernel. Once
+nbval has shut the kernel down (teardown of the notebook's last cell), any process
+still carrying the marker, or any new listening TCP port, is reported as an error
+of that notebook and killed so the rest of the suite runs clean.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import psutil
+import pytest
+
+MARKER = "COURSE_NBVAL_RUN"
+GRACE_SECONDS = 5.0
+
+
+def _is_notebook_cell(item: pytest.Item) -> bool:
+    return type(item).__name__ == "IPyNbCell"
+
+
+def _listening_ports() -> set[tuple[str, int]] | None:
+    try:
+        conns = psutil.net_connections(kind="inet")
+    except psutil.AccessDenied:
+        return None
+    return {(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN}
+
+
+def _marked_processes(token: str) -> list[psutil.Process]:
+    me = os.getpid()
+    found = []
+    for proc in psutil.process_iter(["pid"]):
+        if proc.pid == me:
+            continue
+        try:
+            if proc.environ().get(MARKER) == token:
+                found.append(proc)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config._nbval_guard_token = os.environ.setdefault(MARKER, uuid.uuid4().hex)
+    config._nbval_guard_ports = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    if _is_notebook_cell(item):
+        ports = item.config._nbval_guard_ports
+        ports.setdefault(item.parent.nodeid, _listening_ports())
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    result = yield
+    if not _is_notebook_cell(item) or (nextitem is not None and nextitem.parent is item.parent):
+        return result
+    # The notebook's kernel has just been shut down: whatever is left is a leak.
+    token = item.config._nbval_guard_token
+    deadline = time.monotonic() + GRACE_SECONDS
+    leftovers = _marked_processes(token)
+    while leftovers and time.monotonic() < deadline:
+        time.sleep(0.2)
+        leftovers = [p for p in leftovers if p.is_running() and p.status() != "zombie"]
+    problems = []
+    before = item.config._nbval_guard_ports.pop(item.parent.nodeid, None)
+    after = _listening_ports()
+    if before is not None and after is not None:
+        problems += [f"port {ip}:{port} still listening" for ip, port in sorted(after - before)]
+    for proc in leftovers:
+        try:
+            problems.append(f"process {proc.pid} still running: {' '.join(proc.cmdline())}")
+            proc.kill()
+        except psutil.NoSuchProcess:
+            continue
+    if problems:
+        pytest.fail(
+            f"{item.parent.nodeid} left things behind after its kernel stopped "
+            "(stop them in a finally/try block or a context manager):\n  " + "\n  ".join(problems),
+            pytrace=False,
+        )
+    return result

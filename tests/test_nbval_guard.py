@@ -1,0 +1,96 @@
+"""The notebook suite fails loudly: it names the notebook and the cell, and catches leaks."""
+
+import os
+import subprocess
+import sys
+
+import nbformat
+import psutil
+
+from tests.helpers import ROOT
+from tests.nbval_guard import MARKER
+
+
+def run_notebook(tmp_path, name, *sources, timeout=60):
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    path = tmp_path / name
+    nbformat.write(notebook, path)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    env = {**os.environ, MARKER: f"guard-test-{name}"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.nbval_guard",
+            "-p",
+            "no:cacheprovider",
+            "--nbval",
+            "--nbval-current-env",
+            f"--nbval-cell-timeout={timeout}",
+            "-c",
+            str(tmp_path / "pytest.ini"),
+            "--rootdir",
+            str(tmp_path),
+            str(path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+    return result, result.stdout + result.stderr
+
+
+def test_failing_cell_names_notebook_and_cell(tmp_path):
+    result, output = run_notebook(
+        tmp_path, "broken.ipynb", "x = 1", "raise RuntimeError('boom in cell')"
+    )
+    assert result.returncode == 1
+    assert "broken.ipynb::Cell 1" in output
+    assert "boom in cell" in output
+
+
+def test_hanging_cell_is_stopped_and_named(tmp_path):
+    result, output = run_notebook(tmp_path, "hang.ipynb", "import time\ntime.sleep(120)", timeout=3)
+    assert result.returncode == 1
+    assert "hang.ipynb::Cell 0" in output
+    assert "timed out" in output.lower() or "timeout" in output.lower()
+
+
+def test_leftover_process_and_port_fail_the_notebook(tmp_path):
+    # A daemon-like server in its own session: killing the kernel does not stop it.
+    source = (
+        "import subprocess, sys, time\n"
+        "cmd = [sys.executable, '-m', 'http.server', '--bind', '127.0.0.1', '0']\n"
+        "server = subprocess.Popen(cmd, start_new_session=True)\n"
+        "time.sleep(1.5)"
+    )
+    result, output = run_notebook(tmp_path, "leaky.ipynb", source)
+    assert result.returncode == 1
+    assert "leaky.ipynb left things behind" in output
+    assert "http.server" in output
+    if os.geteuid() == 0:  # other users may not see the server's socket owner
+        assert "still listening" in output
+    survivors = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(MARKER) == "guard-test-leaky.ipynb":
+                survivors.append(proc)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    assert not survivors, "the guard must kill what it reports"
+
+
+def test_clean_notebook_passes(tmp_path):
+    result, output = run_notebook(tmp_path, "clean.ipynb", "x = 2", "assert x * 21 == 42")
+    assert result.returncode == 0, output
+    assert "2 passed" in output

@@ -1,0 +1,94 @@
+"""Checks on the site built by `make html` (make test builds it first)."""
+
+import re
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+
+from tests.helpers import CHAPTERS, NOTEBOOKS, ROOT, SITE
+
+LAUNCHER = "https://datalab.sspcloud.fr/launcher/ide/jupyter-python"
+
+
+def page(relative):
+    path = SITE / relative
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: build the site with `make html` before the tests")
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def launcher_params(url):
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == LAUNCHER
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    wrapped = {k: v for k, v in params.items() if k != "autoLaunch"}
+    for key, value in wrapped.items():
+        assert value.startswith("«") and value.endswith("»"), f"{key}={value} is not wrapped in «»"
+    return {k: unquote(v.strip("«»")) for k, v in params.items()}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_page_has_onyxia_and_download_buttons(notebook):
+    html = page(f"notebooks/{notebook.stem}.html")
+    onyxia = html.select_one(".notebook-launch a.notebook-launch-onyxia")
+    assert onyxia is not None and onyxia.get_text() == "Ouvrir dans Onyxia"
+    params = launcher_params(onyxia["href"])
+    assert params["autoLaunch"] == "true"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", params["version"]), "the chart version must be pinned"
+    init_url = urlsplit(params["init.personalInit"])
+    assert init_url.netloc == "raw.githubusercontent.com"
+    assert init_url.path.endswith("/.onyxia/init.sh") and (ROOT / ".onyxia" / "init.sh").is_file()
+    notebook_arg, ref, repository = params["init.personalInitArgs"].split(" ")
+    assert notebook_arg == f"notebooks/{notebook.name}"
+    assert init_url.path == f"/{repository}/{ref}/.onyxia/init.sh"
+
+    download = html.select_one(".notebook-launch a.notebook-launch-download")
+    target = (SITE / "notebooks" / download["href"]).resolve()
+    assert target.suffix == ".ipynb" and target.read_bytes() == notebook.read_bytes()
+
+    header = html.select_one(
+        '[aria-label="Ouvrir dans Onyxia (SSP Cloud)"], [title="Ouvrir dans Onyxia (SSP Cloud)"]'
+    )
+    header_links = [a["href"] for a in html.find_all("a", href=True) if a["href"] == onyxia["href"]]
+    assert header is not None or len(header_links) >= 2, "no Onyxia button in the page header"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_page_renders_stored_outputs(notebook):
+    html = page(f"notebooks/{notebook.stem}.html")
+    assert html.select(".cell_output"), "no rendered cell output: were the outputs stored?"
+
+
+def test_chapter_pages_have_no_launch_banner():
+    for chapter in CHAPTERS:
+        assert page(f"chapters/{chapter.stem}.html").select_one(".notebook-launch") is None
+
+
+def test_home_page_maps_every_chapter_and_the_six_sessions():
+    html = page("index.html")
+    links = {a["href"] for a in html.select("article a[href]")}
+    for chapter in CHAPTERS:
+        assert f"chapters/{chapter.stem}.html" in links, f"index.md does not link {chapter.name}"
+    table_text = html.select_one("table.course-map").get_text(" ")
+    for session in ("1 à 3", "4 —", "5 —", "6 —", "3 et 6"):
+        assert session in table_text
+
+
+def test_diagrams_are_rendered_at_build_time():
+    rendered = 0
+    for html_file in SITE.rglob("*.html"):
+        for diagram in page(html_file.relative_to(SITE)).select("object.graphviz, img.graphviz"):
+            svg = (html_file.parent / (diagram.get("data") or diagram.get("src"))).resolve()
+            assert "<svg" in svg.read_text(encoding="utf-8"), f"{html_file}: {svg} is not an SVG"
+            rendered += 1
+    sources = "".join(p.read_text(encoding="utf-8") for p in [ROOT / "index.md", *CHAPTERS])
+    assert rendered == sources.count("{graphviz}") >= 4
+
+
+def test_pages_link_nothing_outside_the_site_for_images():
+    for html_file in SITE.rglob("*.html"):
+        for img in BeautifulSoup(html_file.read_text(encoding="utf-8"), "html.parser").find_all(
+            "img"
+        ):
+            assert not img["src"].startswith(("http://", "https://")), f"{html_file}: {img['src']}"
