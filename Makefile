@@ -9,7 +9,7 @@ BUILDDIR := _build
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 
 .DEFAULT_GOAL := help
-.PHONY: help html serve test lint notebooks sync lab clean lock
+.PHONY: help html serve test lint notebooks sync lab bench clean lock
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,7 +39,7 @@ serve: $(VENV)/.site ## Live preview on http://127.0.0.1:8000 (rebuilds on save)
 
 lint: $(VENV)/.dev ## ruff on the code, the tests and the notebooks
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check --exclude 'notebooks/*' .
+	$(BIN)/ruff format --check .
 
 test: $(VENV)/.dev ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
@@ -58,10 +58,16 @@ lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in
 	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/site.in requirements/kernel.in requirements/test.in -c requirements/site.txt -o requirements/dev.txt
 	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/kernel.in -c requirements/dev.txt -o requirements/kernel.txt
 	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/lab.in -c requirements/dev.txt -o requirements/lab.txt
+	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/bench.in -c requirements/dev.txt -o requirements/bench.txt
 
 lab: $(VENV)/.dev ## Open JupyterLab on the notebooks
 	$(BIN)/python -m pip install --quiet -r requirements/lab.txt
 	$(BIN)/jupyter lab notebooks
+
+bench: ## Load-test the API with and without instrumentation (locust, in .venv-bench)
+	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install --quiet -r requirements/bench.txt -e 'examples/resilia[api]'
+	.venv-bench/bin/python examples/observabilite/bench.py $(BENCH_ARGS)
 
 clean: ## Remove the built site and caches (keeps .venv)
 	rm -rf $(BUILDDIR) .pytest_cache .ruff_cache

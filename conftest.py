@@ -1,2 +1,2 @@
-# Root conftest: every notebook run by nbval goes through the leftover guard.
-pytest_plugins = ["tests.nbval_guard"]
+# Root conftest: plugins for the notebooks run by nbval.
+pytest_plugins = ["tests.nbval_guard", "tests.notebook_requirements"]

@@ -13,16 +13,6 @@ from resilia.model import (
 )
 
 
-@pytest.fixture(scope="module")
-def dev_settings():
-    return load_settings("dev", environ={})
-
-
-@pytest.fixture(scope="module")
-def trained(dev_settings):
-    return train_from_settings(dev_settings)
-
-
 def test_model_beats_the_dev_quality_bar(trained, dev_settings):
     _, report = trained
     assert report.roc_auc >= dev_settings.model.min_roc_auc

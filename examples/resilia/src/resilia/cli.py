@@ -50,6 +50,30 @@ def _predict(args: argparse.Namespace) -> None:
     result.to_csv(sys.stdout, index=False)
 
 
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from resilia.api import create_app
+
+    settings = load_settings(args.env)
+    app = create_app(settings)
+    host, port = args.host or settings.api.host, args.port or settings.api.port
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _feature_store(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from resilia.feature_store import create_feature_store
+
+    settings = load_settings(args.env)
+    url = settings.feature_store.url
+    host, port = args.host or url.host, args.port or url.port
+    uvicorn.run(
+        create_feature_store(settings), host=host, port=port, log_level="warning", access_log=False
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resilia", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--input", type=Path, required=True)
     p.set_defaults(func=_predict)
+
+    for name, func, what in (
+        ("serve", _serve, "run the scoring API (settings: api.host, api.port)"),
+        ("feature-store", _feature_store, "run the feature store (settings: feature_store.url)"),
+    ):
+        p = commands.add_parser(name, help=what)
+        p.add_argument("--env", help=f"one of {', '.join(envs)} (default: $RESILIA_ENV or dev)")
+        p.add_argument("--host")
+        p.add_argument("--port", type=int)
+        p.set_defaults(func=func)
     return parser
 
 

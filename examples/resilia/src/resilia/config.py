@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 
 ENV_VAR = "RESILIA_ENV"
 PREFIX = "RESILIA_"
@@ -49,12 +49,44 @@ class ModelSettings(_Strict):
     min_roc_auc: float = Field(ge=0.5, le=1.0)
 
 
+class ApiSettings(_Strict):
+    host: str
+    port: int = Field(ge=1, le=65535)
+    instrumented: bool = True
+
+
+class FeatureStoreSettings(_Strict):
+    url: AnyHttpUrl
+    timeout_s: float = Field(gt=0, le=30)
+
+
+class LoggingSettings(_Strict):
+    format: Literal["json", "text"]
+    file: Path | None = None
+    max_bytes: int = Field(ge=1024)
+    backup_count: int = Field(ge=0, le=100)
+
+
+class TracingSettings(_Strict):
+    enabled: bool
+    export_path: Path | None = None
+    sample_ratio: float = Field(ge=0, le=1)
+
+
 class Settings(_Strict):
     environment: Environment
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
     artifacts_dir: Path
     data: DataSettings
     model: ModelSettings
+    api: ApiSettings
+    feature_store: FeatureStoreSettings
+    logging: LoggingSettings
+    tracing: TracingSettings
+
+    @property
+    def model_path(self) -> Path:
+        return self.artifacts_dir / "model.joblib"
 
 
 def available_environments() -> list[str]:

@@ -126,3 +126,14 @@ def generate_customers(n: int = 5_000, seed: int = 42) -> pd.DataFrame:
             TARGET_COLUMN: churned,
         }
     )
+
+
+def request_payloads(n: int = 1_000, seed: int = 0) -> list[dict]:
+    """``n`` customers as JSON bodies for the API's ``POST /predict`` (no name, no e-mail)."""
+    from resilia.features import REQUIRED_COLUMNS
+
+    customers = generate_customers(n, seed=seed)
+    table = customers[["customer_id", *REQUIRED_COLUMNS]].copy()
+    for column in ("birth_date", "signup_date"):
+        table[column] = table[column].dt.strftime("%Y-%m-%d")
+    return table.to_dict(orient="records")

@@ -1,0 +1,113 @@
+"""Structured logging: JSON lines, a request id on every line, personal data masked.
+
+Levels come from the environment's settings (DEBUG in dev, INFO in staging, WARNING
+in prod). Lines go to stderr and, when ``logging.file`` is set, to a file rotated
+by size that keeps ``backup_count`` old files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import re
+import sys
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+from opentelemetry import trace
+
+from resilia.config import Settings
+
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
+
+SENSITIVE_FIELDS = frozenset(
+    {"first_name", "last_name", "email", "birth_date", "postcode", "phone", "address"}
+)
+EMAIL = re.compile(r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
+MASK = "***"
+
+# Attributes every LogRecord has; anything else was passed with `extra=`.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def mask_text(text: str) -> str:
+    """Hide the local part of e-mail addresses: jane.doe@x.org -> j***@x.org."""
+    return EMAIL.sub(lambda m: f"{m.group(1)}{MASK}@{m.group(2)}", text)
+
+
+def mask_value(key: str, value: object) -> object:
+    if key in SENSITIVE_FIELDS:
+        return MASK
+    if isinstance(value, dict):
+        return {k: mask_value(k, v) for k, v in value.items()}
+    if isinstance(value, str):
+        return mask_text(value)
+    return value
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds the request id and the current trace and span ids to each record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        context = trace.get_current_span().get_span_context()
+        record.trace_id = f"{context.trace_id:032x}" if context.is_valid else None
+        record.span_id = f"{context.span_id:016x}" if context.is_valid else None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "service": self.service,
+            "logger": record.name,
+            "message": mask_text(record.getMessage()),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and value is not None:
+                payload[key] = mask_value(key, value)
+        if record.exc_info:
+            payload["exception"] = mask_text(self.formatException(record.exc_info))
+        return json.dumps(payload, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_text(super().format(record))
+
+
+def configure_logging(settings: Settings, service: str) -> logging.Logger:
+    """Configure the ``resilia`` logger tree for ``service`` and return it."""
+    logger = logging.getLogger("resilia")
+    logger.setLevel(settings.log_level)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    formatter = JsonFormatter(service) if settings.logging.format == "json" else TextFormatter()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if settings.logging.file is not None:
+        settings.logging.file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                settings.logging.file,
+                maxBytes=settings.logging.max_bytes,
+                backupCount=settings.logging.backup_count,
+                encoding="utf-8",
+            )
+        )
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(RequestContextFilter())
+        logger.addHandler(handler)
+    return logger
