@@ -2,8 +2,9 @@
 
 Every process a notebook starts inherits ``COURSE_NBVAL_RUN`` from the kernel. Once
 nbval has shut the kernel down (teardown of the notebook's last cell), any process
-still carrying the marker, or any new listening TCP port, is reported as an error
-of that notebook and killed so the rest of the suite runs clean.
+still carrying the marker is reported as an error of that notebook, with the ports it
+listens on, and killed so the rest of the suite runs clean. (Ports are looked up per
+leftover process, not machine-wide: other programs may open ports meanwhile.)
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ def _is_notebook_cell(item: pytest.Item) -> bool:
     return type(item).__name__ == "IPyNbCell"
 
 
-def _listening_ports() -> set[tuple[str, int]] | None:
+def _listening_ports(proc: psutil.Process) -> list[str]:
     try:
-        conns = psutil.net_connections(kind="inet")
-    except psutil.AccessDenied:
-        return None
-    return {(c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN}
+        conns = proc.net_connections(kind="inet")
+    except (psutil.AccessDenied, psutil.NoSuchProcess):
+        return []
+    return [f"{c.laddr.ip}:{c.laddr.port}" for c in conns if c.status == psutil.CONN_LISTEN]
 
 
 def _marked_processes(token: str) -> list[psutil.Process]:
@@ -47,15 +48,6 @@ def _marked_processes(token: str) -> list[psutil.Process]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config._nbval_guard_token = os.environ.setdefault(MARKER, uuid.uuid4().hex)
-    config._nbval_guard_ports = {}
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item):
-    if _is_notebook_cell(item):
-        ports = item.config._nbval_guard_ports
-        ports.setdefault(item.parent.nodeid, _listening_ports())
-    return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -71,13 +63,13 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
         time.sleep(0.2)
         leftovers = [p for p in leftovers if p.is_running() and p.status() != "zombie"]
     problems = []
-    before = item.config._nbval_guard_ports.pop(item.parent.nodeid, None)
-    after = _listening_ports()
-    if before is not None and after is not None:
-        problems += [f"port {ip}:{port} still listening" for ip, port in sorted(after - before)]
     for proc in leftovers:
         try:
-            problems.append(f"process {proc.pid} still running: {' '.join(proc.cmdline())}")
+            ports = _listening_ports(proc)
+            listening = f" (listening on {', '.join(ports)})" if ports else ""
+            problems.append(
+                f"process {proc.pid} still running{listening}: {' '.join(proc.cmdline())}"
+            )
             proc.kill()
         except psutil.NoSuchProcess:
             continue

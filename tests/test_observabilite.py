@@ -3,7 +3,9 @@
 import json
 import re
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +20,7 @@ from resilia.model import save_model, train_from_settings
 from resilia.runner import ManagedProcess, free_port
 from tests.helpers import ROOT, require_tools
 
+RESILIA = str(Path(sys.executable).parent / "resilia")  # the venv's command, PATH or not
 EXAMPLES = ROOT / "examples" / "observabilite"
 PROMETHEUS = EXAMPLES / "prometheus"
 RULES = PROMETHEUS / "rules"
@@ -131,7 +134,7 @@ def two_services(tmp_path):
     ):
         process = ManagedProcess(
             name,
-            ["resilia", command],
+            [RESILIA, command],
             env={**env, "RESILIA_TRACING__EXPORT_PATH": str(tmp_path / f"{name}.jsonl")},
             log_path=tmp_path / f"{name}.out",
             ready_url=f"http://127.0.0.1:{port}{ready}",
@@ -188,7 +191,7 @@ def test_api_reports_the_feature_store_outage_and_recovers(two_services):
 
 def test_service_refuses_to_start_without_a_model(tmp_path):
     result = subprocess.run(
-        ["resilia", "serve", "--port", str(free_port())],
+        [RESILIA, "serve", "--port", str(free_port())],
         env={"PATH": subprocess.os.environ["PATH"], "RESILIA_ARTIFACTS_DIR": str(tmp_path)},
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
