@@ -11,8 +11,10 @@ from tests.helpers import ROOT
 from tests.nbval_guard import MARKER
 
 
-def run_notebook(tmp_path, name, *sources, timeout=60):
+def run_notebook(tmp_path, name, *sources, timeout=60, requires=(), ci=False):
     notebook = nbformat.v4.new_notebook()
+    if requires:
+        notebook.metadata["course"] = {"requires": list(requires)}
     notebook.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",
@@ -22,7 +24,7 @@ def run_notebook(tmp_path, name, *sources, timeout=60):
     path = tmp_path / name
     nbformat.write(notebook, path)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    env = {**os.environ, MARKER: f"guard-test-{name}"}
+    env = {**os.environ, MARKER: f"guard-test-{name}", "CI": "true" if ci else ""}
     result = subprocess.run(
         [
             sys.executable,
@@ -30,6 +32,9 @@ def run_notebook(tmp_path, name, *sources, timeout=60):
             "pytest",
             "-p",
             "tests.nbval_guard",
+            "-p",
+            "tests.notebook_requirements",
+            "-rs",
             "-p",
             "no:cacheprovider",
             "--nbval",
@@ -93,3 +98,20 @@ def test_clean_notebook_passes(tmp_path):
     result, output = run_notebook(tmp_path, "clean.ipynb", "x = 2", "assert x * 21 == 42")
     assert result.returncode == 0, output
     assert "2 passed" in output
+
+
+def test_notebook_needing_a_missing_tool_is_skipped_with_the_reason(tmp_path):
+    result, output = run_notebook(
+        tmp_path, "needs.ipynb", "x = 1", requires=["no-such-tool-xyz"], ci=False
+    )
+    assert result.returncode == 0, output
+    assert "1 skipped" in output
+    assert "needs.ipynb needs no-such-tool-xyz: not installed" in output
+
+
+def test_in_ci_a_missing_tool_fails_the_notebook(tmp_path):
+    result, output = run_notebook(
+        tmp_path, "needs.ipynb", "x = 1", requires=["no-such-tool-xyz"], ci=True
+    )
+    assert result.returncode == 1
+    assert "missing in CI" in output
