@@ -70,8 +70,8 @@ html_theme_options = {
 
 # Onyxia (SSP Cloud) launcher, see _ext/onyxia_launch.py.
 onyxia_url = "https://datalab.sspcloud.fr"
-onyxia_chart = "jupyter-python"
-onyxia_chart_version = "2.5.2"
+onyxia_chart = "jupyter-python"  # default; a notebook may ask for another (course.onyxia_chart)
+onyxia_chart_versions = {"jupyter-python": "2.5.2", "jupyter-pyspark": "2.5.2"}
 onyxia_init_script = ".onyxia/init.sh"
 onyxia_repository = repository
 onyxia_ref = repository_ref

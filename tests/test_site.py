@@ -3,12 +3,13 @@
 import re
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
 from tests.helpers import CHAPTERS, NOTEBOOKS, ROOT, SITE
 
-LAUNCHER = "https://datalab.sspcloud.fr/launcher/ide/jupyter-python"
+LAUNCHER = "https://datalab.sspcloud.fr/launcher/ide/"
 
 
 def page(relative):
@@ -18,9 +19,9 @@ def page(relative):
     return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
 
 
-def launcher_params(url):
+def launcher_params(url, chart):
     parts = urlsplit(url)
-    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == LAUNCHER
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == LAUNCHER + chart
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     wrapped = {k: v for k, v in params.items() if k != "autoLaunch"}
     for key, value in wrapped.items():
@@ -33,7 +34,8 @@ def test_notebook_page_has_onyxia_and_download_buttons(notebook):
     html = page(f"notebooks/{notebook.stem}.html")
     onyxia = html.select_one(".notebook-launch a.notebook-launch-onyxia")
     assert onyxia is not None and onyxia.get_text() == "Ouvrir dans Onyxia"
-    params = launcher_params(onyxia["href"])
+    course = nbformat.read(notebook, as_version=4).metadata.get("course", {})
+    params = launcher_params(onyxia["href"], course.get("onyxia_chart", "jupyter-python"))
     assert params["autoLaunch"] == "true"
     assert re.fullmatch(r"\d+\.\d+\.\d+", params["version"]), "the chart version must be pinned"
     init_url = urlsplit(params["init.personalInit"])

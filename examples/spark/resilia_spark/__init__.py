@@ -1,0 +1,1 @@
+"""Spark jobs for the resilia fil rouge: local mode, then Kubernetes."""
