@@ -16,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from resilia.api import EXAMPLE_CUSTOMER
 from tests.helpers import IN_CI, ROOT, require_tools
 
 EXAMPLES = ROOT / "examples" / "docker"
@@ -220,18 +221,7 @@ def test_hardened_container_is_non_root_healthy_and_serves(engine, service_image
         assert container.attrs["State"]["Health"]["Status"] == "healthy"
         uid = container.exec_run(["id", "-u"]).output.decode().strip()
         assert uid.isdigit() and uid != "0"
-        customer = {
-            "customer_id": "C000042",
-            "birth_date": "1990-04-12",
-            "postcode": "69003",
-            "signup_date": "2023-09-01",
-            "plan": "confort",
-            "monthly_fee": 19.9,
-            "rides_last_month": 3,
-            "support_calls_90d": 2,
-            "late_payments_12m": 1,
-        }
-        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json=customer, timeout=10)
+        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json=EXAMPLE_CUSTOMER, timeout=10)
         assert answer.status_code == 200, answer.text
         assert container.exec_run(["touch", "/app/x"]).exit_code != 0
     finally:

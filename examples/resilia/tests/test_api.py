@@ -3,20 +3,10 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from resilia.api import create_app
+from resilia.api import EXAMPLE_CUSTOMER, create_app
 from resilia.feature_store import create_feature_store
 
-VALID = {
-    "customer_id": "C000042",
-    "birth_date": "1990-04-12",
-    "postcode": "69003",
-    "signup_date": "2023-09-01",
-    "plan": "confort",
-    "monthly_fee": 19.9,
-    "rides_last_month": 3,
-    "support_calls_90d": 2,
-    "late_payments_12m": 1,
-}
+VALID = EXAMPLE_CUSTOMER
 
 
 @pytest.fixture

@@ -31,27 +31,26 @@ from resilia.tracing import get_tracer, make_tracer_provider
 
 SERVICE = "resilia-api"
 
+EXAMPLE_CUSTOMER = {
+    "customer_id": "C000042",
+    "birth_date": "1990-04-12",
+    "postcode": "69003",
+    "signup_date": "2023-09-01",
+    "plan": "confort",
+    "monthly_fee": 19.9,
+    "rides_last_month": 3,
+    "support_calls_90d": 2,
+    "late_payments_12m": 1,
+}
+"""A valid request body: the example of the OpenAPI schema, reused by the tests."""
+
 
 class Customer(BaseModel):
     """What the model needs to know about a customer (no name, no e-mail)."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "customer_id": "C000042",
-                    "birth_date": "1990-04-12",
-                    "postcode": "69003",
-                    "signup_date": "2023-09-01",
-                    "plan": "confort",
-                    "monthly_fee": 19.9,
-                    "rides_last_month": 3,
-                    "support_calls_90d": 2,
-                    "late_payments_12m": 1,
-                }
-            ]
-        },
+        json_schema_extra={"examples": [EXAMPLE_CUSTOMER]},
     )
 
     customer_id: str | None = Field(default=None, pattern=r"^C\d{6}$")
