@@ -22,12 +22,11 @@ from sklearn.pipeline import Pipeline
 import resilia
 from resilia.config import Settings
 from resilia.data import PLANS, REFERENCE_DATE
-from resilia.logs import REQUEST_ID, configure_logging
-from resilia.metrics import Metrics, risk_band
+from resilia.logs import REQUEST_ID
+from resilia.metrics import risk_band
 from resilia.model import TrainingReport, load_model
 from resilia.scoring import FastScorer
-from resilia.service import REQUEST_ID_HEADER, install_observability
-from resilia.tracing import get_tracer, make_tracer_provider
+from resilia.service import REQUEST_ID_HEADER, Telemetry
 
 SERVICE = "resilia-api"
 
@@ -95,10 +94,9 @@ def create_app(
     if pipeline is None:
         pipeline, report = load_model(settings.model_path)
     scorer = FastScorer.from_pipeline(pipeline)
-    logger = configure_logging(settings, SERVICE).getChild("api")
-    provider = make_tracer_provider(settings, SERVICE) if settings.api.instrumented else None
-    tracer = get_tracer(provider, __name__)
-    metrics = Metrics()
+    telemetry = Telemetry.for_service(settings, SERVICE, "api")
+    logger, metrics, tracer = telemetry.logger, telemetry.metrics, telemetry.tracer
+    provider = telemetry.tracer_provider
     model_version = f"{resilia.__version__}-{settings.environment.value}"
     metrics.model_info.labels(
         settings.environment.value, model_version, str(report.roc_auc if report else "")
@@ -124,13 +122,7 @@ def create_app(
         version=resilia.__version__,
         lifespan=lifespan,
     )
-    install_observability(
-        app,
-        metrics=metrics,
-        logger=logger,
-        tracer_provider=provider,
-        instrumented=settings.api.instrumented,
-    )
+    telemetry.install(app)
 
     def predict(customer: Customer) -> Prediction:
         with tracer.start_as_current_span("score") as span:

@@ -12,10 +12,7 @@ from fastapi import FastAPI, HTTPException
 import resilia
 from resilia.config import Settings
 from resilia.data import request_payloads
-from resilia.logs import configure_logging
-from resilia.metrics import Metrics
-from resilia.service import install_observability
-from resilia.tracing import get_tracer, make_tracer_provider
+from resilia.service import Telemetry
 
 SERVICE = "resilia-feature-store"
 
@@ -23,24 +20,14 @@ SERVICE = "resilia-feature-store"
 def create_feature_store(settings: Settings) -> FastAPI:
     payloads = request_payloads(settings.data.n_customers, seed=settings.data.seed)
     records = {p["customer_id"]: p for p in payloads}
-    logger = configure_logging(settings, SERVICE).getChild("feature_store")
-    provider = make_tracer_provider(settings, SERVICE) if settings.api.instrumented else None
-    tracer = get_tracer(provider, __name__)
-    metrics = Metrics()
+    telemetry = Telemetry.for_service(settings, SERVICE, "feature_store")
     app = FastAPI(title="resilia feature store", version=resilia.__version__)
-    app.state.tracer_provider = provider
-    install_observability(
-        app,
-        metrics=metrics,
-        logger=logger,
-        tracer_provider=provider,
-        instrumented=settings.api.instrumented,
-    )
+    telemetry.install(app)
 
     @app.get("/customers/{customer_id}", tags=["clients"])
     def customer(customer_id: str) -> dict:
         """The stored attributes of one customer."""
-        with tracer.start_as_current_span("lookup_customer"):
+        with telemetry.tracer.start_as_current_span("lookup_customer"):
             record = records.get(customer_id)
         if record is None:
             raise HTTPException(status_code=404, detail=f"unknown customer {customer_id}")

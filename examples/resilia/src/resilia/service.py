@@ -6,17 +6,20 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from resilia.logs import REQUEST_ID
+from resilia.config import Settings
+from resilia.logs import REQUEST_ID, configure_logging
 from resilia.metrics import Metrics
-from resilia.tracing import redact_span
+from resilia.tracing import get_tracer, make_tracer_provider, redact_span
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -78,6 +81,38 @@ class ObservabilityMiddleware:
                 extra={"duration_ms": round(duration * 1000, 2)},
             )
             REQUEST_ID.reset(token)
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """A service's logger, metrics and tracing, built from its settings."""
+
+    logger: logging.Logger
+    metrics: Metrics
+    tracer_provider: TracerProvider | None
+    tracer: trace.Tracer
+    instrumented: bool
+
+    @classmethod
+    def for_service(cls, settings: Settings, service: str, component: str) -> Telemetry:
+        instrumented = settings.api.instrumented
+        provider = make_tracer_provider(settings, service) if instrumented else None
+        return cls(
+            logger=configure_logging(settings, service).getChild(component),
+            metrics=Metrics(),
+            tracer_provider=provider,
+            tracer=get_tracer(provider, f"resilia.{component}"),
+            instrumented=instrumented,
+        )
+
+    def install(self, app: FastAPI) -> None:
+        install_observability(
+            app,
+            metrics=self.metrics,
+            logger=self.logger,
+            tracer_provider=self.tracer_provider,
+            instrumented=self.instrumented,
+        )
 
 
 def install_observability(
