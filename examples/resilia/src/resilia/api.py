@@ -113,8 +113,7 @@ def create_app(
         logger.info("api started", extra={"environment": settings.environment.value})
         yield
         await client.aclose()
-        if provider is not None:
-            provider.shutdown()
+        telemetry.shutdown()
 
     app = FastAPI(
         title="resilia",

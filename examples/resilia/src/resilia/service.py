@@ -105,6 +105,12 @@ class Telemetry:
             instrumented=instrumented,
         )
 
+    def shutdown(self) -> None:
+        """Export the spans still buffered. Call it from the app's lifespan: uvicorn
+        re-raises SIGTERM after its graceful stop, so ``atexit`` handlers never run."""
+        if self.tracer_provider is not None:
+            self.tracer_provider.shutdown()
+
     def install(self, app: FastAPI) -> None:
         install_observability(
             app,
