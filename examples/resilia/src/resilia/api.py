@@ -113,7 +113,6 @@ def create_app(
         logger.info("api started", extra={"environment": settings.environment.value})
         yield
         await client.aclose()
-        telemetry.shutdown()
 
     app = FastAPI(
         title="resilia",

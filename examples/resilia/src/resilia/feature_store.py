@@ -7,8 +7,6 @@ follow. It only exposes the columns the model needs: no name, no e-mail.
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI, HTTPException
 
 import resilia
@@ -23,13 +21,7 @@ def create_feature_store(settings: Settings) -> FastAPI:
     payloads = request_payloads(settings.data.n_customers, seed=settings.data.seed)
     records = {p["customer_id"]: p for p in payloads}
     telemetry = Telemetry.for_service(settings, SERVICE, "feature_store")
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        yield
-        telemetry.shutdown()
-
-    app = FastAPI(title="resilia feature store", version=resilia.__version__, lifespan=lifespan)
+    app = FastAPI(title="resilia feature store", version=resilia.__version__)
     telemetry.install(app)
 
     @app.get("/customers/{customer_id}", tags=["clients"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
@@ -105,12 +106,6 @@ class Telemetry:
             instrumented=instrumented,
         )
 
-    def shutdown(self) -> None:
-        """Export the spans still buffered. Call it from the app's lifespan: uvicorn
-        re-raises SIGTERM after its graceful stop, so ``atexit`` handlers never run."""
-        if self.tracer_provider is not None:
-            self.tracer_provider.shutdown()
-
     def install(self, app: FastAPI) -> None:
         install_observability(
             app,
@@ -119,6 +114,28 @@ class Telemetry:
             tracer_provider=self.tracer_provider,
             instrumented=self.instrumented,
         )
+        if self.tracer_provider is not None:
+            app.router.lifespan_context = _flush_after(
+                app.router.lifespan_context, self.tracer_provider
+            )
+
+
+def _flush_after(lifespan, provider: TracerProvider):
+    """Wrap an app's lifespan so that the buffered spans are exported when it ends.
+
+    ``atexit`` is not enough: uvicorn re-raises SIGTERM after its graceful stop, and a
+    process killed by a signal runs no ``atexit`` handler.
+    """
+
+    @asynccontextmanager
+    async def flushing_lifespan(app):
+        try:
+            async with lifespan(app) as state:
+                yield state
+        finally:
+            provider.shutdown()
+
+    return flushing_lifespan
 
 
 def install_observability(
