@@ -1,10 +1,14 @@
 import json
+import logging
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from resilia.api import EXAMPLE_CUSTOMER, create_app
-from resilia.feature_store import create_feature_store
+from resilia.config import load_settings
+from resilia.serving.app import create_app
+from resilia.serving.feature_store import create_feature_store
+from resilia.serving.schemas import EXAMPLE_CUSTOMER
 
 VALID = EXAMPLE_CUSTOMER
 
@@ -25,9 +29,20 @@ def test_predict_returns_a_probability(client):
     assert response.headers["X-Request-ID"]
 
 
-def test_request_id_is_propagated(client):
-    response = client.post("/predict", json=VALID, headers={"X-Request-ID": "abc-123"})
-    assert response.headers["X-Request-ID"] == "abc-123"
+def test_a_hex_request_id_is_propagated(client):
+    request_id = "0af7651916cd43dd8448eb211c80319c"
+    response = client.post("/predict", json=VALID, headers={"X-Request-ID": request_id})
+    assert response.headers["X-Request-ID"] == request_id
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    [b"jane.doe@example.org", b"\xe9t\xe9-2026-0001", b"a" * 65, b"ab\tcd-ef01"],
+)
+def test_any_other_request_id_is_replaced(client, request_id):
+    response = client.post("/predict", json=VALID, headers={"X-Request-ID": request_id})
+    assert response.status_code == 200
+    assert response.headers["X-Request-ID"].encode() != request_id
 
 
 @pytest.mark.parametrize(
@@ -74,43 +89,125 @@ def test_service_survives_bad_input(client):
     assert client.post("/predict", json=VALID).status_code == 200
 
 
-def test_liveness_and_readiness_without_feature_store(client):
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded"]
+)
+def test_a_body_that_is_not_json_is_a_415(client, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/predict", content=json.dumps(VALID), headers=headers)
+    assert response.status_code == 415
+    assert response.json() == {"detail": "the body must be application/json"}
+
+
+def test_a_big_body_is_a_413_before_being_parsed(client, dev_settings):
+    big = b'{"plan": "' + b"x" * (dev_settings.api.max_body_bytes + 1) + b'"}'
+    headers = {"content-type": "application/json"}
+    assert client.post("/predict", content=big, headers=headers).status_code == 413
+
+    def chunks():  # no Content-Length: the limit is enforced while reading
+        for _ in range(64):
+            yield b" " * 1024
+
+    assert client.post("/predict", content=chunks(), headers=headers).status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"plan": "\xff\xfe"}', "the body is not valid UTF-8"),
+        (b"[" * 5000 + b"]" * 5000, "the JSON body is nested too deeply"),
+    ],
+)
+def test_unparsable_bodies_are_a_400_with_the_reason(client, body, reason):
+    headers = {"content-type": "application/json"}
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json() == {"detail": reason}
+
+
+def test_no_redirect_built_from_the_host_header(client):
+    response = client.post(
+        "/predict/",
+        json=VALID,
+        headers={"Host": "evil.example"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 404
+    assert "location" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "customer_id",
+    ["C000042%0A", "%0A", "C000%0042", "C000042%09", "C000042%3Fx", "C000042%23zzz",
+     "%D9%A6%D9%A9%D9%A0%D9%A0%D9%A3%D9%A1", "c000042", "C0000420"],
+)  # fmt: skip
+def test_customer_id_is_validated_before_any_call(client, customer_id):
+    response = client.get(f"/customers/{customer_id}/churn")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "customer_id"
+
+
+def test_readiness_without_feature_store_is_degraded_not_down(client):
     assert client.get("/health/live").json() == {"status": "alive"}
     ready = client.get("/health/ready")
-    assert ready.status_code == 503
-    assert ready.json()["detail"]["feature_store"] == "down"
-
-
-def test_known_customer_without_feature_store_is_a_503(client):
-    response = client.get("/customers/C000001/churn")
-    assert response.status_code == 503
-    assert response.json()["detail"] == "feature store unavailable"
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["feature_store"] == "down"
+    # Only the endpoint that needs the store fails, and says when to retry.
+    assert client.post("/predict", json=VALID).status_code == 200
+    known = client.get("/customers/C000001/churn")
+    assert known.status_code == 503
+    assert known.json()["detail"] == "feature store unavailable"
+    assert known.headers["Retry-After"] == "1"
 
 
 def test_metrics_expose_red_and_model_series(client):
     client.post("/predict", json=VALID)
     client.post("/predict", json={**VALID, "plan": "gold"})
     text = client.get("/metrics").text
-    assert 'http_requests_total{method="POST",route="/predict",status="200"} 1.0' in text
-    assert 'http_requests_total{method="POST",route="/predict",status="422"} 1.0' in text
-    assert 'http_request_duration_seconds_bucket{le="0.05",method="POST",route="/predict"}' in text
+    assert (
+        'http_requests_total{method="POST",route="/predict",status="200"} 1.0' in text
+    )
+    assert (
+        'http_requests_total{method="POST",route="/predict",status="422"} 1.0' in text
+    )
+    assert (
+        'http_request_duration_seconds_bucket{le="0.05",method="POST",route="/predict"}'
+        in text
+    )
     assert "resilia_predictions_total{risk_band=" in text
     assert "resilia_churn_probability_count 1.0" in text
     assert 'resilia_model_info{environment="dev"' in text
+    assert 'http_requests_shed_total{reason="overloaded"} 0.0' in text
 
 
-def test_openapi_schema_documents_the_contract(client):
+def test_openapi_schema_documents_every_status(client):
     schema = client.get("/openapi.json").json()
-    assert {"/predict", "/customers/{customer_id}/churn", "/health/live", "/health/ready"} <= set(
-        schema["paths"]
-    )
+    paths = schema["paths"]
+    assert {
+        "/predict",
+        "/customers/{customer_id}/churn",
+        "/health/live",
+        "/health/ready",
+    } <= set(paths)
     customer = schema["components"]["schemas"]["Customer"]
-    assert customer["properties"]["postcode"]["pattern"] == r"^\d{5}$"
+    assert customer["properties"]["postcode"]["pattern"] == r"^[0-9]{5}$"
+    assert set(paths["/predict"]["post"]["responses"]) >= {
+        "200",
+        "400",
+        "413",
+        "415",
+        "422",
+        "500",
+        "503",
+    }
+    known = paths["/customers/{customer_id}/churn"]["get"]["responses"]
+    assert set(known) >= {"200", "404", "422", "500", "502", "503"}
+    problem = known["422"]["content"]["application/json"]["schema"]["$ref"]
+    assert problem.endswith("/ValidationProblem")
 
 
 def test_uninstrumented_app_serves_without_metrics(trained):
-    from resilia.config import load_settings
-
     settings = load_settings("dev", environ={"RESILIA_API__INSTRUMENTED": "false"})
     with TestClient(create_app(settings, *trained)) as client:
         assert client.post("/predict", json=VALID).status_code == 200
@@ -121,34 +218,39 @@ def test_feature_store_serves_only_model_columns(dev_settings):
     with TestClient(create_feature_store(dev_settings)) as client:
         record = client.get("/customers/C000001").json()
         assert "email" not in record and "last_name" not in record
-        assert client.get("/customers/C999999").status_code == 404
-        assert client.get("/health/ready").json()["customers"] == dev_settings.data.n_customers
+        missing = client.get("/customers/C999999")
+        assert missing.status_code == 404 and "C999999" not in missing.text
+        assert client.get("/customers/C000001%0A").status_code == 422
+        assert (
+            client.get("/health/ready").json()["customers"]
+            == dev_settings.data.n_customers
+        )
+        text = client.get("/metrics").text
     # What the feature store returns is a valid API request body.
-    json.dumps(record)
     assert set(record) == set(VALID)
+    # The store serves records: it has no model series to export.
+    assert "resilia_predictions_total" not in text and "http_requests_total{" in text
 
 
-def test_unhandled_error_is_a_500_with_request_id_and_the_service_goes_on():
-    import logging
+def test_unhandled_error_is_a_500_with_request_id_and_the_service_goes_on(dev_settings):
+    from resilia.serving import common
+    from resilia.serving.telemetry import Telemetry
 
-    from fastapi import FastAPI
-
-    from resilia.metrics import Metrics
-    from resilia.service import install_observability
-
-    app, metrics = FastAPI(), Metrics()
-    install_observability(
-        app, metrics=metrics, logger=logging.getLogger("resilia.test"), tracer_provider=None
-    )
+    app, telemetry = FastAPI(), Telemetry.for_service(dev_settings, "test", "test")
+    app.state.telemetry = telemetry
+    app.include_router(common.router)
+    telemetry.install(app)
 
     @app.get("/boom")
     def boom():
-        raise RuntimeError("bug")
+        raise RuntimeError("bug with jane.doe@example.org")
 
+    request_id = "0123456789abcdef"
     with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/boom", headers={"X-Request-ID": "r-500"})
+        response = client.get("/boom", headers={"X-Request-ID": request_id})
         assert response.status_code == 500
-        assert response.json() == {"detail": "internal error", "request_id": "r-500"}
+        assert response.json() == {"detail": "internal error", "request_id": request_id}
         assert client.get("/health/live").status_code == 200
         text = client.get("/metrics").text
     assert 'http_requests_total{method="GET",route="/boom",status="500"} 1.0' in text
+    logging.getLogger("resilia").handlers.clear()
