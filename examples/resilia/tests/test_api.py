@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from resilia.config import load_settings
 from resilia.serving.app import create_app
 from resilia.serving.feature_store import create_feature_store
-from resilia.serving.schemas import EXAMPLE_CUSTOMER
+from resilia.schema import EXAMPLE_CUSTOMER
 
 VALID = EXAMPLE_CUSTOMER
 

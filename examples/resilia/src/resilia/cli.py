@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pandas as pd
 
 from resilia.config import ConfigurationError, available_environments, load_settings
 from resilia.data import generate_customers
-from resilia.features import REQUIRED_COLUMNS
+from resilia.schema import REQUIRED_COLUMNS
 from resilia.model import (
     ModelQualityError,
     load_model,
@@ -74,18 +73,15 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _server_settings(args: argparse.Namespace, section: str):
     """The settings with the command-line options applied, validated like the rest."""
-    environ = dict(os.environ)
-    if args.workers is not None:
-        environ["RESILIA_API__WORKERS"] = str(args.workers)
+    api = {"workers": args.workers} if args.workers is not None else {}
+    overrides = {"api": api}
     if section == "api":
-        for key in ("host", "port"):
-            if getattr(args, key) is not None:
-                environ[f"RESILIA_API__{key.upper()}"] = str(getattr(args, key))
+        api |= {k: v for k in ("host", "port") if (v := getattr(args, k)) is not None}
     elif args.host is not None or args.port is not None:
-        url = load_settings(args.env, environ).feature_store.url
+        url = load_settings(args.env).feature_store.url
         host, port = args.host or url.host, args.port or url.port
-        environ["RESILIA_FEATURE_STORE__URL"] = f"http://{host}:{port}"
-    return load_settings(args.env, environ)
+        overrides["feature_store"] = {"url": f"http://{host}:{port}"}
+    return load_settings(args.env, overrides=overrides)
 
 
 def _serve(args: argparse.Namespace) -> None:

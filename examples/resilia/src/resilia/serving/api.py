@@ -17,18 +17,17 @@ from opentelemetry import trace
 from pydantic import ValidationError
 
 from resilia.config import Settings
+from resilia.model import risk_band
+from resilia.schema import CUSTOMER_ID_PATTERN, Customer
 from resilia.scoring import FastScorer
 from resilia.serving.common import require_json
 from resilia.serving.metrics import FeatureStoreMetrics, ModelMetrics
 from resilia.serving.schemas import (
     BODY_RESPONSES,
     COMMON_RESPONSES,
-    CUSTOMER_ID_PATTERN,
     STORE_RESPONSES,
-    Customer,
     Health,
     Prediction,
-    risk_band,
 )
 from resilia.serving.store_client import FeatureStoreClient, StoreBusy, StoreError
 from resilia.serving.telemetry import Telemetry

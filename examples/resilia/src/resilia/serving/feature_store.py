@@ -18,7 +18,8 @@ import resilia
 from resilia.config import Settings
 from resilia.data import request_payloads
 from resilia.serving import common
-from resilia.serving.schemas import COMMON_RESPONSES, CUSTOMER_ID_PATTERN
+from resilia.schema import CUSTOMER_ID_PATTERN
+from resilia.serving.schemas import COMMON_RESPONSES
 from resilia.serving.telemetry import Telemetry
 
 SERVICE = "resilia-feature-store"

@@ -16,7 +16,8 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-from resilia.serving.schemas import RISK_BANDS, risk_band
+from resilia.model import risk_band
+from resilia.serving.schemas import RISK_BANDS
 
 # The *_created series double the output for no use here.
 disable_created_metrics()

@@ -1,4 +1,4 @@
-"""The API's bodies: the customer it scores, its answer and its error bodies.
+"""The API's answers and error bodies (the customer it scores is ``resilia.schema``).
 
 Every status code the service can answer is described here, so that the OpenAPI
 schema says what the service really does (a test drives it with Schemathesis).
@@ -6,70 +6,12 @@ schema says what the service really does (a test drives it with Schemathesis).
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field
 
-from resilia.data import PLANS, REFERENCE_DATE
-
-CUSTOMER_ID_PATTERN = r"^C[0-9]{6}$"
 RISK_BANDS = ("low", "medium", "high")
-
-EXAMPLE_CUSTOMER = {
-    "customer_id": "C000042",
-    "birth_date": "1990-04-12",
-    "postcode": "69003",
-    "signup_date": "2023-09-01",
-    "plan": "confort",
-    "monthly_fee": 19.9,
-    "rides_last_month": 3,
-    "support_calls_90d": 2,
-    "late_payments_12m": 1,
-}
-"""A valid request body: the example of the OpenAPI schema, reused by the tests."""
-
-
-def risk_band(probability: float) -> str:
-    if probability >= 0.5:
-        return "high"
-    return "medium" if probability >= 0.2 else "low"
-
-
-class Customer(BaseModel):
-    """What the model needs to know about a customer (no name, no e-mail)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [EXAMPLE_CUSTOMER]},
-    )
-
-    customer_id: str | None = Field(default=None, pattern=CUSTOMER_ID_PATTERN)
-    birth_date: date
-    postcode: str = Field(pattern=r"^[0-9]{5}$", description="French postcode")
-    signup_date: date
-    plan: Literal[tuple(PLANS)]  # type: ignore[valid-type]
-    monthly_fee: float = Field(ge=0, le=100)
-    rides_last_month: int = Field(ge=0, le=1000)
-    support_calls_90d: int = Field(ge=0, le=100)
-    late_payments_12m: int = Field(ge=0, le=12)
-
-    @field_validator("birth_date")
-    @classmethod
-    def plausible_age(cls, value: date) -> date:
-        age = (REFERENCE_DATE - value).days / 365.25
-        if not 16 <= age <= 110:
-            raise ValueError(
-                f"age must be between 16 and 110 on {REFERENCE_DATE}, got {age:.0f}"
-            )
-        return value
-
-    @field_validator("signup_date")
-    @classmethod
-    def not_in_the_future(cls, value: date) -> date:
-        if not date(2000, 1, 1) <= value <= REFERENCE_DATE:
-            raise ValueError(f"must be between 2000-01-01 and {REFERENCE_DATE}")
-        return value
+"""What ``resilia.model.risk_band`` answers."""
 
 
 class Prediction(BaseModel):
