@@ -65,6 +65,7 @@ class FeatureStoreSettings(_Strict):
     url: AnyHttpUrl
     timeout_s: float = Field(gt=0, le=30)
     max_concurrency: int = Field(default=50, ge=1, le=1000)
+    queue_timeout_s: float = Field(default=0.25, ge=0, le=30)
 
 
 class LoggingSettings(_Strict):

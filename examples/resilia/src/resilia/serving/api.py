@@ -68,7 +68,7 @@ class Api:
         )
 
 
-def get_api(request: Request) -> Api:
+async def get_api(request: Request) -> Api:
     return request.app.state.api
 
 

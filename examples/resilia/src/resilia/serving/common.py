@@ -16,7 +16,7 @@ from resilia.serving.telemetry import Telemetry
 JSON_TYPES = ("application/json",)
 
 
-def get_telemetry(request: Request) -> Telemetry:
+async def get_telemetry(request: Request) -> Telemetry:
     return request.app.state.telemetry
 
 
@@ -31,18 +31,18 @@ router = APIRouter()
     response_model=Health,
     response_model_exclude_none=True,
 )
-def live() -> Health:
+async def live() -> Health:
     """Liveness: the process answers."""
     return Health(status="alive")
 
 
 @router.get("/metrics", include_in_schema=False)
-def prometheus_metrics(telemetry: TelemetryDep) -> Response:
+async def prometheus_metrics(telemetry: TelemetryDep) -> Response:
     content, media_type = telemetry.exposition()
     return Response(content, media_type=media_type)
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """Dependency of the routes that read a JSON body: 415 for any other type."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() not in JSON_TYPES:
@@ -62,7 +62,7 @@ async def _validation_error(request: Request, exc: RequestValidationError):
         else {"field": _field(e["loc"]), "message": e["msg"]}
         for e in exc.errors()
     ]
-    get_telemetry(request).logger.info("request rejected", extra={"errors": errors})
+    request.app.state.telemetry.logger.info("request rejected", extra={"errors": errors})
     return JSONResponse(status_code=422, content={"detail": errors})
 
 

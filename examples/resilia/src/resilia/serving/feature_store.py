@@ -31,7 +31,7 @@ class Store:
     telemetry: Telemetry
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
@@ -46,7 +46,7 @@ router = APIRouter(responses=COMMON_RESPONSES)
     tags=["clients"],
     responses={404: COMMON_RESPONSES[500] | {"description": "Unknown customer"}},
 )
-def customer(customer_id: CustomerId, store: StoreDep) -> dict:
+async def customer(customer_id: CustomerId, store: StoreDep) -> dict:
     """The stored attributes of one customer."""
     with store.telemetry.tracer.start_as_current_span("lookup_customer"):
         record = store.records.get(customer_id)
@@ -56,7 +56,7 @@ def customer(customer_id: CustomerId, store: StoreDep) -> dict:
 
 
 @router.get("/health/ready", tags=["santé"])
-def ready(store: StoreDep) -> dict:
+async def ready(store: StoreDep) -> dict:
     return {"status": "ready", "customers": len(store.records)}
 
 

@@ -2,7 +2,8 @@
 
 - At most ``max_concurrency`` calls are in flight toward the store, and the
   connection pool has exactly that many connections: no call ever waits for one.
-  A call that finds every slot taken fails at once (``StoreBusy``), it does not queue.
+  A call that finds every slot taken waits ``queue_timeout_s`` at most, then fails
+  (``StoreBusy``): a short queue, not one that grows into timeouts.
 - Each call has one overall deadline (``timeout_s``), whatever phase it is in.
 - The HTTP exchange runs in its own task, shielded: when the deadline passes or the
   client hangs up, the caller gets its answer, but the exchange itself is never
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from dataclasses import dataclass
 
 import httpx
@@ -29,6 +31,7 @@ from resilia.serving.metrics import FeatureStoreMetrics, HttpMetrics
 from resilia.serving.middleware import REQUEST_ID_HEADER
 
 logger = logging.getLogger("resilia.api.feature_store")
+NO_DELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests leave at once
 
 
 class StoreError(Exception):
@@ -69,7 +72,10 @@ class FeatureStoreClient:
         client = httpx.AsyncClient(
             base_url=str(self.settings.url),
             timeout=httpx.Timeout(self.settings.timeout_s),
-            limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+            transport=httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                socket_options=[NO_DELAY],
+            ),
         )
         if self.tracer_provider is not None:
             HTTPXClientInstrumentor.instrument_client(
@@ -83,11 +89,13 @@ class FeatureStoreClient:
 
     async def get(self, path: str) -> StoreAnswer:
         """GET ``path`` on the store within the deadline, or raise ``StoreError``."""
-        if self._slots.locked():
+        try:
+            async with asyncio.timeout(self.settings.queue_timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
             if self.http_metrics is not None:
                 self.http_metrics.shed.labels("feature_store_busy").inc()
-            raise StoreBusy
-        await self._slots.acquire()
+            raise StoreBusy from None
         task = asyncio.create_task(self._exchange(path, REQUEST_ID.get()))
         self._tasks.add(task)
         task.add_done_callback(self._release)
