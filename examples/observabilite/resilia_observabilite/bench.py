@@ -84,21 +84,26 @@ def summary(label: str, total: dict, cpu: float | None) -> dict:
         "p50 ms": float(total["50%"]),
         "p99 ms": float(total["99%"]),
         "max ms": float(total["Max Response Time"]),
-        "API CPU µs/req": round(cpu / max(requests, 1) * 1e6) if cpu is not None else "-",
+        "API CPU µs/req": round(cpu / max(requests, 1) * 1e6)
+        if cpu is not None
+        else "-",
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200, help="requests per second")
-    parser.add_argument("--users", type=int, default=20, help="locust users sharing the rate")
+    parser.add_argument(
+        "--users", type=int, default=20, help="locust users sharing the rate"
+    )
     parser.add_argument("--spawn-rate", type=int, default=20)
     parser.add_argument("--duration", type=int, default=60, help="seconds per run")
     parser.add_argument(
         "--plain", action="store_true", help="logs to stderr only, spans not exported"
     )
     parser.add_argument(
-        "--url", help="also load an already running service (e.g. a container) at this URL"
+        "--url",
+        help="also load an already running service (e.g. a container) at this URL",
     )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="resilia-bench-"))
@@ -109,10 +114,14 @@ def main() -> None:
         save_model(*train_from_settings(settings), settings.model_path)
         results = [
             run("instrumented", {}, args, workdir),
-            run("uninstrumented", {"RESILIA_API__INSTRUMENTED": "false"}, args, workdir),
+            run(
+                "uninstrumented", {"RESILIA_API__INSTRUMENTED": "false"}, args, workdir
+            ),
         ]
         if args.url:
-            results.append(summary(args.url, load(args.url, "external", args, workdir), None))
+            results.append(
+                summary(args.url, load(args.url, "external", args, workdir), None)
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     keys = list(results[0])

@@ -7,8 +7,8 @@ for each run, sends a burst of concurrent ``GET /customers/{id}/churn`` in each
 phase: store healthy, hung (SIGSTOP), resumed (SIGCONT), killed (SIGKILL),
 restarted. A run passes when every request of every burst gets an answer, that
 answer is 200 or a 503 carrying ``Retry-After``, no phase is slower than the healthy
-one by more than the store's deadline, and right after the restart the API serves known customers
-again (the pool is not jammed). Prints one line per run.
+one by more than the store's deadline, and right after the restart the API serves
+known customers again (the pool is not jammed). Prints one line per run.
 """
 
 from __future__ import annotations
@@ -192,13 +192,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--burst", type=int, default=300, help="concurrent requests")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="resilia-faults-") as tmp:
-        with Services(Path(tmp)) as services:
-            outcomes = []
-            for i in range(1, args.runs + 1):
-                run = asyncio.run(run_sequence(services, args.burst))
-                outcomes.append(run.ok)
-                print(f"run {i:2d}: {run.summary()}", flush=True)
+    outcomes = []
+    with (
+        tempfile.TemporaryDirectory(prefix="resilia-faults-") as tmp,
+        Services(Path(tmp)) as services,
+    ):
+        for i in range(1, args.runs + 1):
+            run = asyncio.run(run_sequence(services, args.burst))
+            outcomes.append(run.ok)
+            print(f"run {i:2d}: {run.summary()}", flush=True)
     print(f"{sum(outcomes)}/{len(outcomes)} runs passed")
     sys.exit(0 if all(outcomes) else 1)
 

@@ -1,21 +1,30 @@
 import json
 import logging
+import re
+from datetime import date, timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+from coursekit.runner import free_port
 from resilia.config import load_settings
+from resilia.schema import EXAMPLE_CUSTOMER
 from resilia.serving.app import create_app
 from resilia.serving.feature_store import create_feature_store
-from resilia.schema import EXAMPLE_CUSTOMER
 
 VALID = EXAMPLE_CUSTOMER
 
 
 @pytest.fixture
-def client(dev_settings, trained):
-    with TestClient(create_app(dev_settings, *trained)) as client:
+def client(trained):
+    """The API, with its feature store URL on a port where nothing listens."""
+    store = f"http://127.0.0.1:{free_port()}"
+    settings = load_settings(
+        "dev", environ={}, overrides={"feature_store": {"url": store}}
+    )
+    with TestClient(create_app(settings, *trained)) as client:
         yield client
 
 
@@ -254,3 +263,33 @@ def test_unhandled_error_is_a_500_with_request_id_and_the_service_goes_on(dev_se
         text = client.get("/metrics").text
     assert 'http_requests_total{method="GET",route="/boom",status="500"} 1.0' in text
     logging.getLogger("resilia").handlers.clear()
+
+
+def test_date_patterns_of_the_schema_match_the_validators():
+    """JSON Schema has no date bounds: the schema states them as patterns."""
+    from resilia.schema import BIRTH_DATE_PATTERN, SIGNUP_DATE_PATTERN, Customer
+
+    day, disagreements = date(1900, 1, 1), []
+    while day < date(2031, 1, 1):
+        for field, pattern in (
+            ("birth_date", BIRTH_DATE_PATTERN),
+            ("signup_date", SIGNUP_DATE_PATTERN),
+        ):
+            try:
+                Customer.model_validate({**VALID, field: day.isoformat()})
+                accepted = True
+            except ValidationError:
+                accepted = False
+            if accepted != bool(re.fullmatch(pattern, day.isoformat())):
+                disagreements.append((field, day))
+        day += timedelta(days=1)
+    assert disagreements == []
+
+
+def test_json_numbers_that_are_whole_count_as_integers(client):
+    response = client.post("/predict", json={**VALID, "rides_last_month": 3.0})
+    assert response.status_code == 200
+    assert (
+        client.post("/predict", json={**VALID, "rides_last_month": 3.5}).status_code
+        == 422
+    )

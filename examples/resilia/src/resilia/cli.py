@@ -15,7 +15,6 @@ import pandas as pd
 
 from resilia.config import ConfigurationError, available_environments, load_settings
 from resilia.data import generate_customers
-from resilia.schema import REQUIRED_COLUMNS
 from resilia.model import (
     ModelQualityError,
     load_model,
@@ -23,6 +22,7 @@ from resilia.model import (
     save_model,
     train_from_settings,
 )
+from resilia.schema import REQUIRED_COLUMNS
 
 
 def _generate(args: argparse.Namespace) -> None:

@@ -62,7 +62,9 @@ async def _validation_error(request: Request, exc: RequestValidationError):
         else {"field": _field(e["loc"]), "message": e["msg"]}
         for e in exc.errors()
     ]
-    request.app.state.telemetry.logger.info("request rejected", extra={"errors": errors})
+    request.app.state.telemetry.logger.info(
+        "request rejected", extra={"errors": errors}
+    )
     return JSONResponse(status_code=422, content={"detail": errors})
 
 

@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace.export import SpanExporter
 import resilia
 from resilia.config import Settings
 from resilia.data import request_payloads
-from resilia.serving import common
 from resilia.schema import CUSTOMER_ID_PATTERN
+from resilia.serving import common
 from resilia.serving.schemas import COMMON_RESPONSES
 from resilia.serving.telemetry import Telemetry
 

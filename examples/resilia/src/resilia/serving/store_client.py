@@ -73,7 +73,9 @@ class FeatureStoreClient:
             base_url=str(self.settings.url),
             timeout=httpx.Timeout(self.settings.timeout_s),
             transport=httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                limits=httpx.Limits(
+                    max_connections=size, max_keepalive_connections=size
+                ),
                 socket_options=[NO_DELAY],
             ),
         )
@@ -154,7 +156,7 @@ class FeatureStoreClient:
             return False
 
     async def aclose(self) -> None:
-        """Let the exchanges in flight end (they are bounded by timeout_s), then close."""
+        """Let the exchanges in flight end (bounded by timeout_s), then close."""
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.settings.timeout_s + 1)
         await self._client.aclose()
