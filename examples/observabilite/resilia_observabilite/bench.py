@@ -1,11 +1,20 @@
-"""Load test of the scoring API with locust, with and without instrumentation.
+"""Load test of ``POST /predict`` with locust: workers, instrumentation, sampling.
 
-    python examples/observabilite/bench.py --rate 200 --users 20 --duration 60
+    python -m resilia_observabilite.bench --users 1 8 32 --workers 1 2 --duration 15
+    python -m resilia_observabilite.bench --rate 200 --users 20 --duration 60
 
-Each run starts ``resilia serve`` in staging (JSON logs at INFO to a file, every trace
-exported, RED and model metrics), drives ``POST /predict`` at ``--rate`` requests per
-second with ``--users`` locust users (headless) and reads locust's statistics. The
-second run sets ``RESILIA_API__INSTRUMENTED=false``. Prints a Markdown table.
+Each configuration starts ``resilia serve`` in staging (JSON logs at INFO to a file,
+spans exported to a file, RED and model metrics) and loads it with locust (headless):
+
+- without ``--rate``, closed loop: each of ``--users`` users sends its next request
+  as soon as the previous one is answered, so the throughput is what the service can
+  do at that concurrency;
+- with ``--rate``, open loop: the users share a fixed arrival rate, as production
+  traffic would, and the latencies are those of a service that keeps up.
+
+Configurations: instrumented with every trace kept, instrumented with one trace in
+ten, and not instrumented; each with every ``--workers`` count. Prints a Markdown
+table, then throughput and p99 ratios against the first configuration.
 """
 
 from __future__ import annotations
@@ -25,115 +34,139 @@ from coursekit.runner import ManagedProcess, free_port
 from resilia.config import load_settings
 from resilia.model import save_model, train_from_settings
 
-HERE = Path(__file__).resolve().parent
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+CONFIGURATIONS = {
+    "traces 100 %": {},
+    "traces 10 %": {"RESILIA_TRACING__SAMPLE_RATIO": "0.1"},
+    "not instrumented": {"RESILIA_API__INSTRUMENTED": "false"},
+}
 
 
-def load(url: str, label: str, args: argparse.Namespace, workdir: Path) -> dict:
+def load(url: str, users: int, args: argparse.Namespace, prefix: Path) -> dict:
     """Run locust against ``url`` and return its aggregated statistics."""
-    prefix = workdir / label / "locust"
     prefix.parent.mkdir(parents=True, exist_ok=True)
+    rate = {"USER_RPS": str(args.rate / users)} if args.rate else {}
+    locust = Path(sys.executable).parent / "locust"
     subprocess.run(
         [
-            Path(sys.executable).parent / "locust", "-f", HERE / "locustfile.py", "--headless",
-            "--users", str(args.users), "--spawn-rate", str(args.spawn_rate),
-            "--run-time", f"{args.duration}s", "--host", url,
-            "--csv", prefix, "--only-summary", "--loglevel", "WARNING",
+            locust, "-f", LOCUSTFILE, "--headless", "--host", url,
+            "--users", str(users), "--spawn-rate", str(users),
+            "--run-time", f"{args.duration}s", "--csv", prefix,
+            "--only-summary", "--loglevel", "WARNING",
         ],
         check=True,
-        env={**os.environ, "USER_RPS": str(args.rate / args.users)},
+        env={**os.environ, **rate},
     )  # fmt: skip
     with open(f"{prefix}_stats.csv", newline="") as f:
         return next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
 
 
-def run(label: str, extra_env: dict, args: argparse.Namespace, workdir: Path) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (the workers)."""
+    processes = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
+
+
+def run(label: str, workers: int, env: dict, args, workdir: Path) -> list[dict]:
+    """Start the API in one configuration and load it at each concurrency level."""
     port = free_port()
+    here = workdir / f"{label}-{workers}".replace(" ", "_").replace("%", "pct")
     env = {
         "RESILIA_ENV": "staging",
         "RESILIA_ARTIFACTS_DIR": str(workdir / "artifacts"),
         "RESILIA_API__PORT": str(port),
-        **extra_env,
+        "RESILIA_API__WORKERS": str(workers),
+        "RESILIA_LOGGING__FILE": str(here / "api.log"),
+        "RESILIA_TRACING__EXPORT_PATH": str(here / "spans.jsonl"),
+        **env,
     }
-    if not args.plain:
-        env["RESILIA_LOGGING__FILE"] = str(workdir / label / "api.log")
-        env["RESILIA_TRACING__EXPORT_PATH"] = str(workdir / label / "spans.jsonl")
     api = ManagedProcess(
         f"api ({label})",
         [Path(sys.executable).parent / "resilia", "serve"],
         env=env,
-        log_path=workdir / label / "api.out",
+        log_path=here / "api.out",
         ready_url=f"http://127.0.0.1:{port}/health/live",
     ).start()
+    rows = []
     try:
-        cpu_before = psutil.Process(api.process.pid).cpu_times()
-        total = load(f"http://127.0.0.1:{port}", label, args, workdir)
-        cpu_after = psutil.Process(api.process.pid).cpu_times()
+        for users in args.users:
+            before = cpu_seconds(api.process.pid)
+            stats = load(f"http://127.0.0.1:{port}", users, args, here / f"u{users}")
+            cpu = cpu_seconds(api.process.pid) - before
+            rows.append(summary(label, workers, users, stats, cpu))
     finally:
         api.stop()
-    cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
-    return summary(label, total, cpu)
+    return rows
 
 
-def summary(label: str, total: dict, cpu: float | None) -> dict:
-    requests = int(total["Request Count"])
+def summary(label: str, workers: int, users: int, stats: dict, cpu: float) -> dict:
+    requests = int(stats["Request Count"])
     return {
-        "run": label,
+        "service": label,
+        "workers": workers,
+        "users": users,
         "requests": requests,
-        "failures": int(total["Failure Count"]),
-        "req/s": float(total["Requests/s"]),
-        "p50 ms": float(total["50%"]),
-        "p99 ms": float(total["99%"]),
-        "max ms": float(total["Max Response Time"]),
-        "API CPU µs/req": round(cpu / max(requests, 1) * 1e6)
-        if cpu is not None
-        else "-",
+        "failures": int(stats["Failure Count"]),
+        "req/s": round(float(stats["Requests/s"])),
+        "p50 ms": float(stats["50%"]),
+        "p99 ms": float(stats["99%"]),
+        "API CPU µs/req": round(cpu / max(requests, 1) * 1e6),
     }
+
+
+def table(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def ratios(rows: list[dict]) -> str:
+    """Each row against the first configuration, same users (1 worker, all traces)."""
+    reference = {
+        r["users"]: r
+        for r in rows
+        if r["service"] == rows[0]["service"] and r["workers"] == rows[0]["workers"]
+    }
+    lines = [
+        "| service | workers | users | throughput ratio | p99 ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ref = reference[r["users"]]
+        throughput = r["req/s"] / max(ref["req/s"], 1)
+        p99 = r["p99 ms"] / max(ref["p99 ms"], 0.001)
+        lines.append(
+            f"| {r['service']} | {r['workers']} | {r['users']} "
+            f"| x{throughput:.2f} | x{p99:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=200, help="requests per second")
+    parser.add_argument("--users", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--duration", type=int, default=15, help="seconds per load")
+    parser.add_argument("--rate", type=float, help="open loop: requests per second")
     parser.add_argument(
-        "--users", type=int, default=20, help="locust users sharing the rate"
-    )
-    parser.add_argument("--spawn-rate", type=int, default=20)
-    parser.add_argument("--duration", type=int, default=60, help="seconds per run")
-    parser.add_argument(
-        "--plain", action="store_true", help="logs to stderr only, spans not exported"
-    )
-    parser.add_argument(
-        "--url",
-        help="also load an already running service (e.g. a container) at this URL",
+        "--only", nargs="+", choices=list(CONFIGURATIONS), help="some configurations"
     )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="resilia-bench-"))
+    rows = []
     try:
         settings = load_settings(
             "staging", environ={"RESILIA_ARTIFACTS_DIR": str(workdir / "artifacts")}
         )
         save_model(*train_from_settings(settings), settings.model_path)
-        results = [
-            run("instrumented", {}, args, workdir),
-            run(
-                "uninstrumented", {"RESILIA_API__INSTRUMENTED": "false"}, args, workdir
-            ),
-        ]
-        if args.url:
-            results.append(
-                summary(args.url, load(args.url, "external", args, workdir), None)
-            )
+        for label in args.only or CONFIGURATIONS:
+            for workers in args.workers:
+                rows += run(label, workers, CONFIGURATIONS[label], args, workdir)
+                print(table(rows[-len(args.users) :]), flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    keys = list(results[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for result in results:
-        print("| " + " | ".join(str(result[k]) for k in keys) + " |")
-    on, off = results[:2]
-    print(
-        f"\nCPU cost of instrumentation: x{on['API CPU µs/req'] / off['API CPU µs/req']:.2f}; "
-        f"p99 {on['p99 ms']} ms vs {off['p99 ms']} ms"
-    )
+    print("\n" + table(rows) + "\n\n" + ratios(rows))
 
 
 if __name__ == "__main__":
