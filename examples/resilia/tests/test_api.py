@@ -107,13 +107,23 @@ def test_a_body_that_is_not_json_is_a_415(client, content_type):
 def test_a_big_body_is_a_413_before_being_parsed(client, dev_settings):
     big = b'{"plan": "' + b"x" * (dev_settings.api.max_body_bytes + 1) + b'"}'
     headers = {"content-type": "application/json"}
-    assert client.post("/predict", content=big, headers=headers).status_code == 413
+    response = client.post("/predict", content=big, headers=headers)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "the body is too large"}
 
     def chunks():  # no Content-Length: the limit is enforced while reading
         for _ in range(64):
             yield b" " * 1024
 
-    assert client.post("/predict", content=chunks(), headers=headers).status_code == 413
+    response = client.post("/predict", content=chunks(), headers=headers)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "the body is too large"}
+
+    def small():  # a chunked body within the limit reaches the application whole
+        yield json.dumps(VALID)[:20].encode()
+        yield json.dumps(VALID)[20:].encode()
+
+    assert client.post("/predict", content=small(), headers=headers).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -231,10 +241,8 @@ def test_unhandled_error_is_a_500_with_request_id_and_the_service_goes_on(dev_se
     from resilia.serving import common
     from resilia.serving.telemetry import Telemetry
 
-    app, telemetry = FastAPI(), Telemetry.for_service(dev_settings, "test", "test")
-    app.state.telemetry = telemetry
-    app.include_router(common.router)
-    telemetry.install(app)
+    app = FastAPI()
+    common.install(app, Telemetry.for_service(dev_settings, "test", "test"))
 
     @app.get("/boom")
     def boom():

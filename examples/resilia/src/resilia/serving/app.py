@@ -72,14 +72,11 @@ def create_app(
         summary="Prédiction de la résiliation des abonnés",
         version=resilia.__version__,
         lifespan=lifespan,
-        max_body_size=settings.api.max_body_bytes,
         redirect_slashes=False,  # a redirect would trust the Host header
     )
-    app.state.api, app.state.telemetry = state, telemetry
-    common.install_error_handlers(app)
-    app.include_router(common.router)
+    app.state.api = state
     app.include_router(api.router)
-    telemetry.install(app)
+    common.install(app, telemetry)
     return app
 
 

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from resilia.serving.middleware import BodyLimit, LoadShedder
 from resilia.serving.schemas import Health
 from resilia.serving.telemetry import Telemetry
 
@@ -83,6 +84,16 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install(app: FastAPI, telemetry: Telemetry) -> None:
+    """What every service has: the routes above, clean errors, limits on what a
+    request may cost, then the telemetry around it all."""
+    api = telemetry.settings.api
+    app.state.telemetry = telemetry
+    app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
+    app.add_middleware(
+        LoadShedder, max_in_flight=api.max_in_flight, metrics=telemetry.http
+    )
+    telemetry.install(app)

@@ -78,14 +78,11 @@ def create_feature_store(
         title="resilia feature store",
         version=resilia.__version__,
         lifespan=lifespan,
-        max_body_size=settings.api.max_body_bytes,
         redirect_slashes=False,
     )
-    app.state.store, app.state.telemetry = store, telemetry
-    common.install_error_handlers(app)
-    app.include_router(common.router)
+    app.state.store = store
     app.include_router(router)
-    telemetry.install(app)
+    common.install(app, telemetry)
     return app
 
 

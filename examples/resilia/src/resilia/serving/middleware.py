@@ -127,3 +127,56 @@ class LoadShedder:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+
+async def _too_large(scope, receive, send) -> None:
+    response = JSONResponse({"detail": "the body is too large"}, status_code=413)
+    await response(scope, receive, send)
+
+
+class BodyLimit:
+    """413 for a body over ``max_bytes``, before the application parses any of it.
+
+    A declared ``Content-Length`` is checked at once; a chunked body is read up to the
+    limit (it is small by then) and handed to the application whole.
+    """
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await _too_large(scope, receive, send)
+            return
+        if b"transfer-encoding" in headers:
+            chunks, size, more = [], 0, True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client left
+                chunks.append(message.get("body", b""))
+                size += len(chunks[-1])
+                if size > self.max_bytes:
+                    await _too_large(scope, receive, send)
+                    return
+                more = message.get("more_body", False)
+            receive = _replay(b"".join(chunks), receive)
+        await self.app(scope, receive, send)
+
+
+def _replay(body: bytes, receive):
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

@@ -27,7 +27,7 @@ from prometheus_client import (
 from resilia.config import Settings
 from resilia.serving.logs import configure_logging
 from resilia.serving.metrics import HttpMetrics
-from resilia.serving.middleware import LoadShedder, ObservabilityMiddleware
+from resilia.serving.middleware import ObservabilityMiddleware
 from resilia.serving.tracing import get_tracer, make_tracer_provider
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -55,7 +55,7 @@ class Telemetry:
         component: str,
         exporter: SpanExporter | None = None,
     ) -> Telemetry:
-        """``exporter`` replaces the settings' span file (tests use an in-memory one)."""
+        """``exporter``, if given, replaces the span file of the settings."""
         provider = None
         if settings.api.instrumented:
             provider = make_tracer_provider(settings, service, exporter)
@@ -67,13 +67,7 @@ class Telemetry:
         )
 
     def install(self, app: FastAPI) -> None:
-        """Load shedding always; request ids, access logs, RED metrics and tracing
-        when the service is instrumented."""
-        app.add_middleware(
-            LoadShedder,
-            max_in_flight=self.settings.api.max_in_flight,
-            metrics=self.http,
-        )
+        """Request ids, access logs, RED metrics and tracing, if instrumented."""
         if not self.settings.api.instrumented:
             return
         if self.tracer_provider is not None:
