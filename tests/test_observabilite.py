@@ -14,7 +14,7 @@ import yaml
 from fastapi.testclient import TestClient
 from resilia_observabilite.faults import Services, run_sequence
 
-from coursekit.policy import require_tools
+from coursekit.policy import require_tools, unavailable
 from coursekit.runner import free_port
 from resilia.config import load_settings
 from resilia.data import request_payloads
@@ -259,3 +259,74 @@ def test_two_workers_share_the_port_and_sum_their_metrics(tmp_path, dev_model_pa
             metrics = client.get("/metrics").text
     assert len(workers) == 2
     assert "resilia_churn_probability_count 40.0" in metrics
+
+
+# --- The schema drives a fuzzer against the real services, every check on --------
+# Schemathesis generates valid and invalid requests from /openapi.json and checks that
+# no answer is a 500, that every status, header and body is one the schema documents,
+# that valid data is accepted and invalid data rejected.
+
+try:
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis.checks import CHECKS, load_all_checks
+except ImportError:  # the notebooks' kernel on Onyxia has no fuzzer
+    schemathesis = None
+
+MUST_FUZZ = {
+    "api": {"POST /predict", "GET /customers/{customer_id}/churn"},
+    "feature store": {"GET /customers/{customer_id}"},
+}
+
+
+@pytest.fixture(scope="module")
+def all_checks():
+    if schemathesis is None:
+        unavailable("schemathesis is not installed (requirements/test.in)")
+    load_all_checks()
+    return CHECKS.get_all()
+
+
+@pytest.fixture(scope="module")
+def fuzzed_services(tmp_path_factory, dev_model_path, all_checks):
+    env = {"RESILIA_ARTIFACTS_DIR": str(dev_model_path.parent)}
+    with Services(tmp_path_factory.mktemp("schemathesis"), env) as services:
+        yield services
+
+
+def test_every_check_is_on(all_checks):
+    names = {getattr(c, "__name__", type(c).__name__) for c in all_checks}
+    expected = {"not_a_server_error", "positive_data_acceptance", "negative_data_rejection"}
+    assert expected <= names and len(all_checks) >= 14
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+@pytest.mark.parametrize("target", list(MUST_FUZZ))
+def test_the_services_do_what_their_schema_says(fuzzed_services, all_checks, target, mode):
+    services = fuzzed_services
+    url = services.url if target == "api" else str(services.settings.feature_store.url)
+    schema = schemathesis.openapi.from_url(f"{url.rstrip('/')}/openapi.json")
+    generation_mode = schemathesis.GenerationMode(mode)
+    fuzzed = set()
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy(generation_mode=generation_mode))
+        @settings(
+            max_examples=50,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def run(case):
+            case.call_and_validate(checks=all_checks)
+
+        try:
+            run()
+        except Unsatisfiable:  # nothing to make invalid (no parameter, no body)
+            assert mode == "negative", operation.label
+            continue
+        fuzzed.add(operation.label)
+    assert MUST_FUZZ[target] <= fuzzed
