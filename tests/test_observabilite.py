@@ -249,7 +249,9 @@ def test_two_workers_share_the_port_and_sum_their_metrics(tmp_path, dev_model_pa
     }
     with Services(tmp_path, env) as services:
         api_pid = services.api.process.pid
-        workers = psutil.Process(api_pid).children()
+        workers = [
+            p for p in psutil.Process(api_pid).children() if "spawn_main" in " ".join(p.cmdline())
+        ]
         with httpx.Client(base_url=services.url, timeout=5) as client:
             for _ in range(40):  # new connections, spread over the workers
                 response = client.post(

@@ -101,19 +101,19 @@ def serve(app, factory: str, settings: Settings, host: str, port: int) -> None:
         access_log=False,
         timeout_keep_alive=5,
         timeout_graceful_shutdown=10,
+        timeout_worker_healthcheck=60,  # a worker loads its model before it answers
     )
     config.read_timeout_s = settings.api.read_timeout_s
-    server = uvicorn.Server(config)
     try:
         if workers == 1:
-            server.run(sockets=[sock])
+            uvicorn.Server(config).run(sockets=[sock])
             return
         # Workers re-read their settings from the environment.
         os.environ["RESILIA_ENV"] = settings.environment.value
         metrics_dir = tempfile.mkdtemp(prefix="resilia-metrics-")
         os.environ[MULTIPROCESS_DIR] = metrics_dir
         try:
-            Multiprocess(config, target=server.run, sockets=[sock]).run()
+            Multiprocess(config, sockets=[sock]).run()
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     finally:
