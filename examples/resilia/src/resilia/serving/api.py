@@ -33,6 +33,7 @@ from resilia.serving.store_client import FeatureStoreClient, StoreBusy, StoreErr
 from resilia.serving.telemetry import Telemetry
 
 RETRY = {"Retry-After": "1"}
+INVALID_ANSWER = "invalid answer from the feature store"
 
 
 @dataclass
@@ -103,7 +104,9 @@ async def predict_known(customer_id: CustomerId, api: ApiDep) -> Prediction:
             answer = await api.store.get(f"/customers/{customer_id}")
         except StoreBusy:
             raise HTTPException(503, "feature store saturated", headers=RETRY) from None
-        except StoreError:
+        except StoreError as error:
+            if error.outcome == "invalid":
+                raise HTTPException(502, INVALID_ANSWER) from None
             raise HTTPException(
                 503, "feature store unavailable", headers=RETRY
             ) from None
@@ -115,7 +118,7 @@ async def predict_known(customer_id: CustomerId, api: ApiDep) -> Prediction:
         customer = Customer.model_validate(answer.body)
     except ValidationError:
         api.telemetry.logger.error("feature store sent an invalid record")
-        raise HTTPException(502, "invalid answer from the feature store") from None
+        raise HTTPException(502, INVALID_ANSWER) from None
     return api.predict(customer)
 
 

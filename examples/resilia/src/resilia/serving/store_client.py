@@ -146,6 +146,7 @@ class FeatureStoreClient:
         try:
             body = response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
+            logger.error("feature store sent a body that is not JSON")
             return "invalid"
         return StoreAnswer(200, body if isinstance(body, dict) else None)
 
