@@ -284,3 +284,25 @@ def test_json_numbers_that_are_whole_count_as_integers(client):
     response = client.post("/predict", json={**VALID, "rides_last_month": 3.0})
     assert response.status_code == 200
     assert client.post("/predict", json={**VALID, "rides_last_month": 3.5}).status_code == 422
+
+
+def test_exported_spans_keep_only_safe_attributes(trained):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from resilia.serving.tracing import SAFE_ATTRIBUTES
+
+    exporter = InMemorySpanExporter()
+    store = f"http://127.0.0.1:{free_port()}"
+    settings = load_settings("dev", environ={}, overrides={"feature_store": {"url": store}})
+    app = create_app(settings, *trained, span_exporter=exporter)
+    personal = {"User-Agent": "jane.doe@example.org"}
+    with TestClient(app) as client:
+        client.post("/predict?email=jane.doe@example.org", json=VALID, headers=personal)
+        client.get("/customers/C000042/churn?name=jane", headers=personal)
+    spans = exporter.get_finished_spans()  # the lifespan's end flushed them
+    assert {s.name for s in spans} >= {"score", "fetch_features", "POST /predict"}
+    for span in spans:
+        assert "jane" not in json.dumps(dict(span.attributes)) + span.name
+        assert "C000042" not in json.dumps(dict(span.attributes)) + span.name
+        unsafe = {k for k in span.attributes if not k.startswith("resilia.")}
+        assert unsafe <= SAFE_ATTRIBUTES

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from resilia.config import FeatureStoreSettings, load_settings
+from resilia.schema import EXAMPLE_CUSTOMER
 from resilia.serving.app import create_app
 from resilia.serving.metrics import FeatureStoreMetrics
 from resilia.serving.store_client import FeatureStoreClient, StoreBusy, StoreError
@@ -79,6 +80,18 @@ def test_a_store_that_answers_nonsense_is_never_a_500(trained):
             metrics = client.get("/metrics").text
     assert statuses == [502, 502, 502, 503]
     assert 'resilia_feature_store_requests_total{outcome="invalid"} 1.0' in metrics
+
+
+def test_readiness_answers_at_once_while_the_store_hangs(trained):
+    with hung_store() as url:
+        settings = load_settings("dev", environ={}, overrides={"feature_store": {"url": url}})
+        with TestClient(create_app(settings, *trained)) as client:
+            started = time.perf_counter()
+            ready = client.get("/health/ready")
+            elapsed = time.perf_counter() - started
+            assert client.post("/predict", json=EXAMPLE_CUSTOMER).status_code == 200
+    assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+    assert elapsed < 0.5
 
 
 def _client(url: str, **settings) -> FeatureStoreClient:

@@ -51,6 +51,7 @@ RETRY_AFTER = {
 
 COMMON_RESPONSES: dict[int | str, dict] = {
     400: _problem("Body not UTF-8 or JSON nested too deeply"),
+    408: _problem("Request not received whole within api.read_timeout_s"),
     422: {"model": ValidationProblem, "description": "Invalid field or parameter"},
     500: _problem("Unexpected error (the request id is in the body)"),
     503: _problem("Service saturated, retry later", headers=RETRY_AFTER),

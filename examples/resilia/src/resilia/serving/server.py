@@ -23,11 +23,11 @@ from uvicorn.supervisors import Multiprocess
 from resilia.config import Settings
 from resilia.serving.telemetry import MULTIPROCESS_DIR
 
+_TIMEOUT_BODY = b'{"detail": "request not received in time"}'
 REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-    b"content-length: 41\r\nconnection: close\r\n\r\n"
-    b'{"detail": "request not received in time"}'
-)
+    b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+) % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
 RECEIVED = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
 
 

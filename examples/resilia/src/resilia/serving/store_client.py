@@ -150,10 +150,13 @@ class FeatureStoreClient:
             return "invalid"
         return StoreAnswer(200, body if isinstance(body, dict) else None)
 
-    async def alive(self) -> bool:
+    async def alive(self, within_s: float = 0.25) -> bool:
+        """Whether the store answers its liveness probe within ``within_s``: a probe
+        of this service must not wait for a hung store."""
         try:
-            return (await self.get("/health/live")).status_code == 200
-        except StoreError:
+            async with asyncio.timeout(within_s):
+                return (await self.get("/health/live")).status_code == 200
+        except (StoreError, TimeoutError):
             return False
 
     async def aclose(self) -> None:
