@@ -23,6 +23,8 @@ extensions = [
     "sphinx_copybutton",
     "sphinx.ext.graphviz",
     "onyxia_launch",
+    "site_ui",
+    "provenance",
 ]
 
 # Only these sources are part of the book; jupytext's .md twins of the notebooks,
@@ -39,6 +41,9 @@ myst_heading_anchors = 3
 # Notebooks are rendered from their stored outputs: the build never runs code.
 nb_execution_mode = "off"
 nb_merge_streams = True
+# Labels of folded cells, in French like the rest of the interface.
+nb_code_prompt_show = "Afficher le code ({type})"
+nb_code_prompt_hide = "Masquer le code ({type})"
 
 # graphviz: a system "dot" when there is one, else the wheel from requirements/site.txt.
 graphviz_dot = (
@@ -54,9 +59,20 @@ graphviz_output_format = "svg"
 html_theme = "sphinx_book_theme"
 html_title = "Mise en production des projets data"
 html_static_path = ["_static"]
+templates_path = ["_templates"]
 html_css_files = ["custom.css"]
+# site.js: fixes to the theme's behaviour, documented in the file.
+html_js_files = [("site.js", {"defer": "defer"})]
+html_favicon = "_static/favicon.svg"
 html_last_updated_fmt = None
+# "auto" follows the reader's light/dark preference; the theme's default ("") logs
+# "Got invalid theme mode" on every first visit.
+html_context = {"default_mode": "auto"}
 html_theme_options = {
+    "search_bar_text": "Rechercher dans le livre…",
+    "toc_title": "Sur cette page",
+    # Build time, commit and notebook versions (_ext/provenance.py).
+    "footer_content_items": ["author.html", "copyright.html", "provenance.html"],
     "repository_url": f"https://github.com/{repository}",
     "repository_branch": repository_ref,
     "use_repository_button": True,
