@@ -41,7 +41,14 @@ lint: $(VENV)/.dev ## ruff on the code, the tests and the notebooks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(VENV)/.dev ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
+# axe-core (accessibility rules) from npm, pinned by tests/axe/package-lock.json; the
+# browser tests inject it into Debian's Chromium.
+AXE := tests/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	npm ci --prefix tests/axe --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.dev $(AXE) ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
 	$(MAKE) html
 	$(BIN)/python -m pytest
