@@ -9,7 +9,7 @@ BUILDDIR := _build
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 
 .DEFAULT_GOAL := help
-.PHONY: help html serve test lint notebooks sync lab bench clean lock
+.PHONY: help html serve test lint notebooks sync lab bench clean lock linkcheck
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +36,9 @@ $(VENV)/.dev: requirements/dev.txt $(PACKAGES:%=%/pyproject.toml) | $(BIN)/pytho
 html: $(VENV)/.site ## Build the site into _build/html (stored outputs, nothing executed)
 	$(BIN)/sphinx-build -b html $(SPHINXOPTS) . $(BUILDDIR)/html
 	@echo "Site: $(BUILDDIR)/html/index.html"
+
+linkcheck: $(VENV)/.site ## Check the external links (needs internet; weekly workflow links.yml)
+	$(BIN)/sphinx-build -b linkcheck $(SPHINXOPTS) . $(BUILDDIR)/linkcheck
 
 serve: $(VENV)/.site ## Live preview on http://127.0.0.1:8000 (rebuilds on save)
 	$(BIN)/sphinx-autobuild -b html $(SPHINXOPTS) --host 127.0.0.1 --port 8000 \

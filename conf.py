@@ -84,6 +84,11 @@ html_theme_options = {
     "home_page_in_toc": True,
 }
 
+# `make linkcheck` (weekly workflow links.yml): the Onyxia launcher links need a login.
+linkcheck_ignore = [r"https://datalab\.sspcloud\.fr/launcher/"]
+linkcheck_timeout = 30
+linkcheck_retries = 2
+
 # Onyxia (SSP Cloud) launcher, see _ext/onyxia_launch.py.
 onyxia_url = "https://datalab.sspcloud.fr"
 onyxia_chart = "jupyter-python"  # default; a notebook may ask for another (course.onyxia_chart)

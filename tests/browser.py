@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import mimetypes
+import re
 import socket
 import subprocess
 import sys
@@ -40,6 +41,25 @@ CHROMIUM_ARGS = [
 COMPRESSED = ("text/", "application/javascript", "application/json", "image/svg+xml")
 
 
+# Words of the theme's English interface; none may reach a reader of this French book.
+ENGLISH = re.compile(
+    r"\b(Toggle|Search|Suggest|Open|Download|Print|Fullscreen|Source|Repository|Show|Hide|"
+    r"Skip|Back to top|Contents|Light|Dark|System|Copy|Copied|logo|Main|Edit|"
+    r"issue|Previous|Next|Clear|Theme|Close)\b"
+)
+
+LABELS_JS = """() => [...document.querySelectorAll(
+  '[title], [aria-label], [placeholder], [alt], [data-bs-original-title]')]
+  .flatMap((el) => ['title', 'aria-label', 'placeholder', 'alt', 'data-bs-original-title']
+    .filter((a) => el.getAttribute(a))
+    .map((a) => `${el.tagName.toLowerCase()} ${a}="${el.getAttribute(a)}"`))"""
+
+
+def english_labels(page) -> list[str]:
+    """Labels and tooltips, as the scripts left them, that are in English."""
+    return [label for label in page.evaluate(LABELS_JS) if ENGLISH.search(label)]
+
+
 def pages() -> list[str]:
     """Every page of the book, from the sources (the ids do not depend on a build)."""
     return [
@@ -51,22 +71,27 @@ def pages() -> list[str]:
     ]
 
 
-@cache
 def built_site() -> Path:
     """_build/html, brought up to date first: never test a stale site.
 
     Sphinx's incremental build rewrites only what changed since `make html` (a few
-    seconds when nothing did), with the same options as the Makefile.
+    seconds when nothing did), with the same options as the Makefile. Once a session.
     """
+    failure = _build_site()
+    if failure:
+        raise RuntimeError(f"the site does not build:\n{failure}")
+    return SITE
+
+
+@cache
+def _build_site() -> str:
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going"]
         + [str(ROOT), str(SITE)],
         capture_output=True,
         text=True,
     )
-    if result.returncode != 0:
-        raise RuntimeError(f"the site does not build:\n{result.stdout}{result.stderr}")
-    return SITE
+    return "" if result.returncode == 0 else result.stdout + result.stderr
 
 
 def chromium_missing() -> str | None:

@@ -16,8 +16,9 @@ from urllib.parse import quote
 
 import pytest
 
+from coursekit.policy import require_tools, unavailable
 from tests import browser as site
-from tests.helpers import IN_CI, SITE, require_tools
+from tests.helpers import SITE
 
 pytestmark = pytest.mark.site
 
@@ -32,9 +33,7 @@ def base_url():
     require_tools("chromium", why="browser tests of the site")
     missing = site.chromium_missing()
     if missing:
-        if IN_CI:
-            pytest.fail(missing)
-        pytest.skip(missing)
+        unavailable(missing)
     with site.Server(site.built_site()) as url:
         yield url
     assert site.port_is_closed(url), "the site server is still listening"
@@ -194,6 +193,7 @@ def test_page_in_chromium(chromium, base_url, path, width):
                 f"page is {wide['scrollWidth']} px wide for {wide['limit']} px: "
                 + "; ".join(wide["elements"][:5])
             )
+        problems += [f"English label: {label}" for label in site.english_labels(page)]
         problems += check_legibility(page)
         if path.startswith("notebooks/"):
             problems += check_notebook_buttons(page, base_url, path)
