@@ -9,7 +9,7 @@ BUILDDIR := _build
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 
 .DEFAULT_GOAL := help
-.PHONY: help html serve test lint notebooks sync lab bench clean lock linkcheck
+.PHONY: help html serve test lint notebooks sync lab bench clean lock checkpoint linkcheck
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -65,6 +65,7 @@ sync: $(VENV)/.dev ## Sync each notebook with its jupytext .md twin (the newer o
 
 notebooks: $(VENV)/.dev ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
+	$(BIN)/python -m coursekit.exercises $(NOTEBOOKS)
 
 lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in
 	$(BIN)/python -m pip install --quiet uv
@@ -73,6 +74,10 @@ lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in
 	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/kernel.in -c requirements/dev.txt -o requirements/kernel.txt
 	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/lab.in -c requirements/dev.txt -o requirements/lab.txt
 	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/bench.in -c requirements/dev.txt -o requirements/bench.txt
+
+checkpoint: $(VENV)/.dev ## Put examples/ back as at the start of a chapter (CHAPITRE=docker); your files are kept aside
+	@test -n "$(CHAPITRE)" || { echo "usage: make checkpoint CHAPITRE=<chapitre>" >&2; exit 2; }
+	$(BIN)/python -m coursekit.checkpoint "$(CHAPITRE)"
 
 lab: $(VENV)/.dev ## Open JupyterLab on the notebooks
 	$(BIN)/python -m pip install --quiet -r requirements/lab.txt
