@@ -74,10 +74,13 @@ def notebook_provenance(path: Path) -> dict:
     recorded = metadata.get("provenance", {})
     packages = recorded.get("packages", {})
     executed = recorded.get("executed")
+    kernel_python = metadata.get("language_info", {}).get("version")
+    if executed:
+        executed = french_date(datetime.fromisoformat(executed), with_time=False)
     return {
-        "python": recorded.get("python") or metadata.get("language_info", {}).get("version"),
+        "python": recorded.get("python") or kernel_python,
         "packages": sorted(packages.items(), key=lambda kv: kv[0].lower()),
-        "executed": french_date(datetime.fromisoformat(executed), False) if executed else None,
+        "executed": executed,
     }
 
 

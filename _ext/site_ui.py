@@ -7,6 +7,8 @@
 - Figures in notebook outputs get a French text alternative (the titles the cell
   gives its plots) instead of their file path, and the same link to enlarge them.
 - The article header buttons of sphinx-book-theme get French tooltips.
+- MyST-NB's folded cells (the exercises' solutions) are named by their visible
+  French prompt, not by MyST-NB's fixed aria-label "Toggle hidden content".
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from docutils import nodes
+from myst_nb.sphinx_ import HideCodeCellNode, depart_HideCellInput
 from sphinx.application import Sphinx
 from sphinx.ext import graphviz as sphinx_graphviz
 
@@ -32,7 +35,7 @@ BUTTONS = {
     "source-buttons": ("Dépôt du livre", None),
     "source-repository-button": ("Dépôt du livre sur GitHub", "Dépôt"),
     "source-edit-button": ("Proposer une modification de cette page", "Modifier"),
-    "source-issues-button": ("Signaler un problème sur cette page", "Signaler un problème"),
+    "source-issues-button": ("Signaler un problème sur cette page", "Signaler"),
     "download-buttons": ("Télécharger cette page", None),
     "download-notebook-button": ("Télécharger le notebook", None),
     "download-source-button": ("Télécharger le fichier source", None),
@@ -54,13 +57,14 @@ def smallest_font_px(svg_path: Path) -> float:
 
 
 def describe_svg(svg_path: Path) -> tuple[str, float, float]:
-    """A text alternative listing a graphviz SVG's boxes and arrows, and its size in px."""
+    """A text alternative listing an SVG graph's boxes and arrows; its size in px."""
     root = ET.parse(svg_path).getroot()
     width = float(root.get("width", "0pt").removesuffix("pt")) * PT_TO_PX
     height = float(root.get("height", "0pt").removesuffix("pt")) * PT_TO_PX
 
     def text_of(group) -> str:
-        lines = [t.text.strip() for t in group.iter(f"{SVG}text") if t.text and t.text.strip()]
+        lines = [(t.text or "").strip() for t in group.iter(f"{SVG}text")]
+        lines = [line for line in lines if line]
         return " ".join(lines)
 
     labels, boxes, arrows = {}, [], []
@@ -76,7 +80,8 @@ def describe_svg(svg_path: Path) -> tuple[str, float, float]:
         ends = re.split(r"->|--", title)
         if len(ends) != 2:
             continue
-        tail, head = (labels.get(end.strip().split(":")[0], end.strip()) for end in ends)
+        tail, head = (end.strip() for end in ends)
+        tail, head = (labels.get(end.split(":")[0], end) for end in (tail, head))
         label = text_of(group)
         arrows.append(f"{tail} vers {head}" + (f" ({label})" if label else ""))
     text = "Schéma. Éléments : " + " ; ".join(boxes) + "."
@@ -121,7 +126,8 @@ def label_notebook_figures(app: Sphinx, doctree: nodes.document, docname: str) -
         if cell is None:
             continue
         if not image.get("alt"):
-            source = "\n".join(block.astext() for block in cell.findall(nodes.literal_block))
+            blocks = cell.findall(nodes.literal_block)
+            source = "\n".join(block.astext() for block in blocks)
             titles = [t.replace("\\n", " ") for t in TITLE_CALL.findall(source)]
             alt = "Graphique produit par la cellule de code ci-dessus"
             image["alt"] = alt + (" : " + " ; ".join(titles) if titles else "")
@@ -142,6 +148,17 @@ def french_buttons(app: Sphinx, pagename, templatename, context, doctree) -> Non
         if button.get("label") == "source-issues-button":
             for english, french in ISSUE_TEXT.items():
                 button["url"] = button["url"].replace(english, french)
+
+
+def visit_hidden_cell(self, node) -> None:
+    """A folded cell's <details>, its <summary> named by the shown prompt."""
+    classes = " ".join(node["classes"])
+    show, hide = html.escape(node["prompt_show"]), html.escape(node["prompt_hide"])
+    self.body.append(
+        f'<details class="admonition hide {classes}">\n<summary>\n'
+        f'<p class="collapsed admonition-title">{show}</p>\n'
+        f'<p class="expanded admonition-title">{hide}</p>\n</summary>\n'
+    )
 
 
 def fingerprint(root: Path) -> str:
@@ -166,6 +183,9 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", on_config_inited)
     app.setup_extension("sphinx.ext.graphviz")
     app.add_node(sphinx_graphviz.graphviz, override=True, html=(visit_graphviz, None))
+    app.setup_extension("myst_nb")
+    hidden_cell = (visit_hidden_cell, depart_HideCellInput)
+    app.add_node(HideCodeCellNode, override=True, html=hidden_cell)
     app.connect("doctree-resolved", label_notebook_figures)
     app.connect("html-page-context", french_buttons, priority=503)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

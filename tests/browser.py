@@ -37,20 +37,22 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-# What GitHub Pages serves gzip-compressed; fonts (woff2) and images are sent as they are.
+# What GitHub Pages serves gzip-compressed; fonts (woff2) and images are sent as is.
 COMPRESSED = ("text/", "application/javascript", "application/json", "image/svg+xml")
 
 
 # Words of the theme's English interface; none may reach a reader of this French book.
 ENGLISH = re.compile(
-    r"\b(Toggle|Search|Suggest|Open|Download|Print|Fullscreen|Source|Repository|Show|Hide|"
+    r"\b(Toggle|Search|Suggest|Open|Download|Print|Fullscreen|Source|Repository|"
+    r"Show|Hide|"
     r"Skip|Back to top|Contents|Light|Dark|System|Copy|Copied|logo|Main|Edit|"
     r"issue|Previous|Next|Clear|Theme|Close)\b"
 )
 
 LABELS_JS = """() => [...document.querySelectorAll(
   '[title], [aria-label], [placeholder], [alt], [data-bs-original-title]')]
-  .flatMap((el) => ['title', 'aria-label', 'placeholder', 'alt', 'data-bs-original-title']
+  .flatMap((el) => ['title', 'aria-label', 'placeholder', 'alt',
+    'data-bs-original-title']
     .filter((a) => el.getAttribute(a))
     .map((a) => `${el.tagName.toLowerCase()} ${a}="${el.getAttribute(a)}"`))"""
 
@@ -99,7 +101,7 @@ def chromium_missing() -> str | None:
     if not CHROMIUM.exists():
         return "Debian's chromium is not installed (.ci/install-system-packages)"
     if not AXE.is_file():
-        return "axe-core is not installed: run `make tests/axe/node_modules/axe-core/axe.min.js`"
+        return f"axe-core is not installed: run `make {AXE.relative_to(ROOT)}`"
     try:
         import playwright  # noqa: F401
     except ImportError:
@@ -124,7 +126,8 @@ class _Handler(SimpleHTTPRequestHandler):
             return
         ctype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         body = target.read_bytes()
-        gzipped = ctype.startswith(COMPRESSED) and "gzip" in self.headers.get("Accept-Encoding", "")
+        accepted = self.headers.get("Accept-Encoding", "")
+        gzipped = ctype.startswith(COMPRESSED) and "gzip" in accepted
         if gzipped:
             body = _gzip(target, target.stat().st_mtime_ns)
         self.send_response(200)
@@ -185,7 +188,8 @@ class Visit:
 
     def heaviest(self, n: int = 5) -> str:
         items = sorted(self.transferred.items(), key=lambda kv: -kv[1])[:n]
-        return ", ".join(f"{url.rsplit('/', 1)[-1]} {size / 1024:.0f} KiB" for url, size in items)
+        names = (f"{url.split('/')[-1]} {size / 1024:.0f} KiB" for url, size in items)
+        return ", ".join(names)
 
 
 def launch(playwright):
@@ -269,7 +273,8 @@ OVERFLOW_JS = """() => {
     if (r.width === 0 || r.right <= limit + 1 || scrolls(el)) continue;
     const style = getComputedStyle(el);
     if (style.visibility === 'hidden' || style.position === 'fixed') continue;
-    const inner = [...el.children].some((c) => c.getBoundingClientRect().right > limit + 1);
+    const inner = [...el.children]
+      .some((c) => c.getBoundingClientRect().right > limit + 1);
     if (!inner) out.push(`${name(el)} (right edge at ${Math.round(r.right)} px)`);
   }
   return {scrollWidth: document.documentElement.scrollWidth, limit, elements: out};
@@ -283,7 +288,8 @@ def overflow(page) -> dict:
 def axe(page, impacts=("serious", "critical")) -> list[str]:
     """axe-core's violations of the given impacts, one line per element."""
     page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    run = "async () => await axe.run(document, {resultTypes: ['violations']})"
+    result = page.evaluate(run)
     lines = []
     for violation in result["violations"]:
         if violation["impact"] not in impacts:

