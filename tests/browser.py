@@ -21,7 +21,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from _ext.site_ui import smallest_font_px  # noqa: F401  (re-exported for the tests)
+from site_ui import smallest_font_px  # noqa: F401  (re-exported for the tests)
+
 from tests.helpers import CHAPTERS, NOTEBOOKS, ROOT, SITE
 
 CHROMIUM = Path("/usr/bin/chromium")

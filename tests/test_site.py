@@ -196,3 +196,11 @@ def test_external_links_are_checked_by_a_scheduled_workflow():
     assert any(step.get("run") == "make linkcheck" for step in steps)
     makefile = (ROOT / "Makefile").read_text()
     assert "-b linkcheck" in makefile
+
+
+def test_every_extension_module_is_packaged():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "_ext" / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["py-modules"])
+    assert listed == {path.stem for path in (ROOT / "_ext").glob("*.py")}
