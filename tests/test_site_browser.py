@@ -147,29 +147,35 @@ def check_legibility(page) -> list[str]:
     return problems
 
 
-def check_notebook_buttons(page, base_url, path) -> list[str]:
+def check_notebook_buttons(page, path) -> list[str]:
+    """Launch links open the Onyxia launcher; download links give this notebook."""
     problems = []
-    banner = page.locator(".notebook-launch a.notebook-launch-onyxia")
-    header = page.locator("a.btn-onyxia-launch-button")
-    if not banner.count() or not banner.is_visible():
-        return [".notebook-launch-onyxia: no visible 'Ouvrir dans Onyxia' link"]
-    href = banner.get_attribute("href")
-    if not href.startswith(ONYXIA) or "autoLaunch=true" not in href:
-        problems.append(f".notebook-launch-onyxia: not a launcher link: {href}")
-    if header.count() != 1 or header.get_attribute("href") != href:
-        problems.append("a.btn-onyxia-launch-button: missing or not the banner's link")
-    elif header.get_attribute("aria-label") != "Ouvrir dans Onyxia (SSP Cloud)":
-        problems.append("a.btn-onyxia-launch-button: no French accessible name")
-    download = page.locator(".notebook-launch a.notebook-launch-download")
-    if not download.count() or download.get_attribute("download") is None:
-        return [*problems, ".notebook-launch-download: missing or not a download link"]
-    url = page.evaluate("a => a.href", download.element_handle())
-    response = page.request.get(url)
+    launch = page.locator(f'.notebook-launch a[href^="{ONYXIA}"]').all()
+    if not launch or not all(link.is_visible() for link in launch):
+        return [".notebook-launch: no visible link to the Onyxia launcher"]
+    hrefs = {link.get_attribute("href") for link in launch}
+    manual = [href for href in hrefs if "autoLaunch=true" not in href]
+    problems += [f".notebook-launch: {href} does not auto-launch" for href in manual]
+    header = page.locator(f'.article-header-buttons a[href^="{ONYXIA}"]').all()
+    if not header:
+        problems.append(".article-header-buttons: no Onyxia button")
+    for button in header:
+        name = button.get_attribute("aria-label") or button.inner_text()
+        if button.get_attribute("href") not in hrefs:
+            problems.append(f"header Onyxia button {name!r}: not a link of the banner")
+        if not name.strip() or site.ENGLISH.search(name):
+            problems.append(f"header Onyxia button: no French name ({name!r})")
+    downloads = page.locator(".notebook-launch a[download]").all()
+    if not downloads:
+        problems.append(".notebook-launch: no download link")
     stem = path.rsplit("/", 1)[-1].removesuffix(".html")
-    if not response.ok or not url.endswith(f"/{stem}.ipynb"):
-        problems.append(f".notebook-launch-download: {url} answers {response.status}")
-    elif "cells" not in json.loads(response.body()):
-        problems.append(f".notebook-launch-download: {url} is not a notebook")
+    for link in downloads:
+        url = link.evaluate("a => a.href")
+        response = page.request.get(url)
+        if not response.ok or not url.endswith(f"/{stem}.ipynb"):
+            problems.append(f"download {url}: HTTP {response.status}")
+        elif "cells" not in json.loads(response.body()):
+            problems.append(f"download {url}: not a notebook")
     return problems
 
 
@@ -198,7 +204,7 @@ def test_page_in_chromium(chromium, base_url, path, width):
         problems += [f"English label: {label}" for label in site.english_labels(page)]
         problems += check_legibility(page)
         if path.startswith("notebooks/"):
-            problems += check_notebook_buttons(page, base_url, path)
+            problems += check_notebook_buttons(page, path)
         page.evaluate("window.scrollTo(0, 0)")
         problems += [f"axe: {line}" for line in site.axe(page)]
         problems += check_navigation(page, width)
