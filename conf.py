@@ -23,6 +23,8 @@ extensions = [
     "sphinx_copybutton",
     "sphinx.ext.graphviz",
     "onyxia_launch",
+    "french_quotes",
+    "tool_versions",
 ]
 
 # Only these sources are part of the book; jupytext's .md twins of the notebooks,

@@ -1,8 +1,10 @@
-"""Small helpers around the Docker SDK for Python, for the Docker notebook and its tests.
+"""Helpers for the Docker notebook and its tests.
 
-- ``build_image``: builds from a Dockerfile and a context directory (applying the
-  Dockerfile's ``<Dockerfile>.dockerignore``), streams the log, and raises ``BuildError``
-  naming the failing step and its last output lines;
+- ``docker``: runs one ``docker`` command as a student types it, prints it, and raises
+  ``DockerError`` with the end of its error output when it fails;
+- ``build``: ``docker build`` with BuildKit, returning which instructions ran and which
+  came from the cache, and raising ``BuildError`` naming the failing instruction;
+- ``build_image``: the same build through the Docker SDK (legacy builder), for the tests;
 - ``run_until_healthy``: starts a container and waits for its healthcheck;
 - ``cleanup`` / ``leftovers``: removes (or lists) what carries a label, and the images a
   run created (the legacy builder leaves one untagged image per stage).
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -43,6 +47,125 @@ class BuildError(RuntimeError):
             f"build of {dockerfile} failed at step {step!r}:\n{error}\n"
             f"  last output lines of that step:\n{lines}"
         )
+
+    @classmethod
+    def from_plain_log(cls, dockerfile: str, log: str, tail: int = 8) -> BuildError:
+        """From BuildKit's plain log: the " > [stage n/m] INSTRUCTION:" excerpt."""
+        lines = log.splitlines()
+        starts = [i for i, line in enumerate(lines) if _FAILED.match(line)]
+        if not starts:
+            errors = [line for line in lines if "ERROR" in line] or lines[-tail:]
+            return cls(dockerfile, "(before the first step)", errors[-tail:], errors[-1])
+        first = starts[-1]
+        step = _FAILED.match(lines[first]).group(1)
+        output = []
+        for line in lines[first + 1 :]:
+            if line.startswith("------"):
+                break
+            output.append(_TIMESTAMP.sub("", line))
+        error = next((line for line in reversed(lines) if line.startswith("ERROR")), "")
+        return cls(dockerfile, step, output[-tail:], error)
+
+
+class DockerError(RuntimeError):
+    """A ``docker`` command failed: ``result`` holds its exit code and output."""
+
+    def __init__(self, args: list[str], result: subprocess.CompletedProcess):
+        self.args_, self.result = args, result
+        tail = "\n".join(result.stderr.strip().splitlines()[-15:])
+        super().__init__(f"docker {shlex.join(args)} exited with {result.returncode}:\n{tail}")
+
+
+def docker(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    show: bool = True,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess:
+    """Run ``docker <args>`` (BuildKit on), print the command line, return its result."""
+    if show:
+        print("$ docker", shlex.join(args))
+    result = subprocess.run(
+        ["docker", *args],
+        cwd=cwd,
+        env={**os.environ, "DOCKER_BUILDKIT": "1", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise DockerError(list(args), result)
+    return result
+
+
+# BuildKit's plain progress: "#7 [builder 3/8] RUN ...", then "#7 CACHED" or "#7 DONE 1.2s".
+_VERTEX = re.compile(r"^#(\d+) \[(?:[\w.-]+ )?\s*\d+/\d+\] (.+)$")
+_VERTEX_END = re.compile(r"^#(\d+) (CACHED|DONE|ERROR)\b")
+_FAILED = re.compile(r"^ > \[(?:[\w.-]+ )?\s*\d+/\d+\] (.+):$")
+_TIMESTAMP = re.compile(r"^\d+\.\d+ ")
+
+
+@dataclass
+class Build:
+    """What ``docker build --progress=plain`` did, instruction by instruction."""
+
+    tag: str
+    seconds: float
+    steps: dict[str, str]  # instruction -> "CACHED" | "DONE"
+    log: str
+
+    @property
+    def rebuilt(self) -> list[str]:
+        return [s for s, state in self.steps.items() if state != "CACHED"]
+
+    @property
+    def cached(self) -> list[str]:
+        return [s for s, state in self.steps.items() if state == "CACHED"]
+
+
+def parse_plain_progress(log: str) -> dict[str, str]:
+    """Instructions (FROM excluded) and how each ended, from BuildKit's plain log."""
+    names: dict[str, str] = {}
+    states: dict[str, str] = {}
+    for line in log.splitlines():
+        if match := _VERTEX.match(line):
+            names[match.group(1)] = match.group(2)
+        elif (match := _VERTEX_END.match(line)) and match.group(1) in names:
+            states[match.group(1)] = match.group(2)
+    return {
+        name: states.get(vertex, "?")
+        for vertex, name in names.items()
+        if not name.startswith("FROM ")
+    }
+
+
+def build(
+    dockerfile: str,
+    context: str,
+    tag: str,
+    *,
+    cwd: Path,
+    build_args: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+    options: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    show: bool = True,
+) -> Build:
+    """``docker build`` with BuildKit; raise BuildError naming the failing instruction."""
+    args = ["build", "--progress=plain", "-f", dockerfile, "-t", tag, *options]
+    for key, value in (build_args or {}).items():
+        args += ["--build-arg", f"{key}={value}"]
+    for key, value in (labels or {}).items():
+        args += ["--label", f"{key}={value}"]
+    start = time.perf_counter()
+    result = docker(*args, context, cwd=cwd, env=env, check=False, show=show)
+    seconds = time.perf_counter() - start
+    log = result.stderr + result.stdout
+    if result.returncode != 0:
+        raise BuildError.from_plain_log(dockerfile, log)
+    return Build(tag, seconds, parse_plain_progress(log), log)
 
 
 @dataclass
