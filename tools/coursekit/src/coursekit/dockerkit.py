@@ -1,6 +1,6 @@
-"""Helpers for the Docker notebook and its tests.
+"""Docker helpers for the Docker notebook and its tests.
 
-- ``docker``: runs one ``docker`` command as a student types it, prints it, and raises
+- ``cli``: runs one ``docker`` command as a student types it, prints it, and raises
   ``DockerError`` with the end of its error output when it fails;
 - ``build``: ``docker build`` with BuildKit, returning which instructions ran and which
   came from the cache, and raising ``BuildError`` naming the failing instruction;
@@ -31,7 +31,6 @@ import docker.errors
 from docker.utils.build import tar
 
 LABEL = "com.example.course"
-OFFICIAL_BASE = "python:3.11-slim"
 
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -76,7 +75,7 @@ class DockerError(RuntimeError):
         super().__init__(f"docker {shlex.join(args)} exited with {result.returncode}:\n{tail}")
 
 
-def docker(
+def cli(
     *args: str,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
@@ -160,7 +159,7 @@ def build(
     for key, value in (labels or {}).items():
         args += ["--label", f"{key}={value}"]
     start = time.perf_counter()
-    result = docker(*args, context, cwd=cwd, env=env, check=False, show=show)
+    result = cli(*args, context, cwd=cwd, env=env, check=False, show=show)
     seconds = time.perf_counter() - start
     log = result.stderr + result.stdout
     if result.returncode != 0:
@@ -287,10 +286,23 @@ def run_until_healthy(
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def wait_healthy(container, timeout: float = 90) -> float:
+    """Wait until ``container``'s healthcheck says healthy; return that moment
+    (``time.perf_counter()``). Raise with its last log lines if it never does."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        container.reload()
+        state = container.attrs["State"]
+        if state.get("Health", {}).get("Status") == "healthy":
+            return time.perf_counter()
+        if state["Status"] in {"exited", "dead"}:
+            break
+        time.sleep(0.2)
+    logs = container.logs(tail=20).decode(errors="replace")
+    raise RuntimeError(
+        f"container {container.name} not healthy after {timeout:.0f} s "
+        f"(status {container.status}); last log lines:\n{logs}"
+    )
 
 
 def image_ids(client: docker.DockerClient) -> set[str]:
@@ -434,7 +446,8 @@ class LocalRegistry:
 
 
 def human_size(n_bytes: float) -> str:
-    return f"{n_bytes / 1e6:,.0f} MB".replace(",", " ")
+    """A size in mebibytes, as the book writes them: "558 Mio"."""
+    return f"{n_bytes / 2**20:,.0f} Mio".replace(",", "\u202f")
 
 
 def history_text(image: docker.models.images.Image) -> str:
@@ -444,3 +457,67 @@ def history_text(image: docker.models.images.Image) -> str:
         buffer.write(f"{layer.get('CreatedBy', '')}\n")
     buffer.write(repr(image.attrs))
     return buffer.getvalue()
+
+
+def cleanup_after_exit(
+    label: str,
+    images_before: Iterable[str] | None = None,
+    compose: list[str] | None = None,
+    cwd: Path | None = None,
+) -> None:
+    """Register, with ``atexit``, a cleanup that outlives the notebook's kernel.
+
+    A kernel that is shut down (a failed cell under nbval or ``make notebooks``) gets a
+    few seconds before it is killed: too few to remove a compose stack and images. The
+    exit handler only starts a detached ``python -m coursekit.dockerkit`` that does the
+    work; that process does not carry the notebook guard's marker, since it ends itself.
+    """
+    import atexit
+    import json
+    import sys
+
+    state = Path(tempfile.mkdtemp(prefix="course-docker-cleanup-")) / "state.json"
+    state.write_text(
+        json.dumps(
+            {
+                "label": label,
+                "images_before": sorted(images_before or []),
+                "compose": compose or [],
+                "cwd": str(cwd or Path.cwd()),
+            }
+        )
+    )
+
+    def start_cleaner() -> None:
+        env = {k: v for k, v in os.environ.items() if k != "COURSE_NBVAL_RUN"}
+        subprocess.Popen(
+            [sys.executable, "-m", "coursekit.dockerkit", str(state)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    atexit.register(start_cleaner)
+
+
+def _clean_from_state(path: Path) -> None:
+    import json
+
+    state = json.loads(path.read_text())
+    if state["compose"]:
+        subprocess.run(
+            ["docker", *state["compose"], "down", "-v", "--remove-orphans"],
+            cwd=state["cwd"],
+            capture_output=True,
+        )
+    client = docker.from_env(timeout=120)
+    cleanup(client, state["label"], state["images_before"])
+    shutil.rmtree(path.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _clean_from_state(Path(sys.argv[1]))
