@@ -164,7 +164,16 @@ def build(
     log = result.stderr + result.stdout
     if result.returncode != 0:
         raise BuildError.from_plain_log(dockerfile, log)
-    return Build(tag, seconds, parse_plain_progress(log), log)
+    # BuildKit runs independent stages in parallel: report steps in Dockerfile order.
+    text = (Path(cwd) / dockerfile).read_text()
+
+    def position(step: str) -> int:
+        found = text.find(step.split("  && ")[0])
+        return found if found >= 0 else len(text)
+
+    steps = parse_plain_progress(log)
+    ordered = dict(sorted(steps.items(), key=lambda item: position(item[0])))
+    return Build(tag, seconds, ordered, log)
 
 
 @dataclass
