@@ -19,6 +19,7 @@ import yaml
 
 from coursekit import dockerkit as dk
 from coursekit.policy import require_tools, unavailable
+from coursekit.runner import free_port
 from coursekit.versions import official_image
 from resilia.api import EXAMPLE_CUSTOMER
 from tests.helpers import ROOT
@@ -227,7 +228,7 @@ def service_image(engine):
 
 
 def test_hardened_container_is_non_root_healthy_and_serves(engine, service_image):
-    port = dk.free_port()
+    port = free_port()
     container, _ = dk.run_until_healthy(
         engine,
         service_image.id,
