@@ -9,7 +9,7 @@ BUILDDIR := _build
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 
 .DEFAULT_GOAL := help
-.PHONY: help html serve test lint notebooks sync lab bench clean lock
+.PHONY: help html serve test lint notebooks sync lab bench clean lock checkpoint linkcheck
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,21 +21,24 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Stamps record which pinned set is installed; they are redone when it changes.
-$(VENV)/.site: requirements/site.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements/site.txt
+$(VENV)/.site: requirements/site.txt _ext/pyproject.toml $(wildcard _ext/*.py) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements/site.txt -e _ext
 	@touch $@
 
 # The book's own Python packages, installed editable: the fil rouge, its Spark job and
 # the course kit (process runner, tool policy) that notebooks and tests import.
 PACKAGES := examples/resilia examples/spark tools/coursekit
 
-$(VENV)/.dev: requirements/dev.txt $(PACKAGES:%=%/pyproject.toml) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements/dev.txt $(PACKAGES:%=-e %)
+$(VENV)/.dev: requirements/dev.txt $(PACKAGES:%=%/pyproject.toml) _ext/pyproject.toml $(wildcard _ext/*.py) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt $(PACKAGES:%=-e %) -e _ext
 	@touch $@ $(VENV)/.site
 
 html: $(VENV)/.site ## Build the site into _build/html (stored outputs, nothing executed)
 	$(BIN)/sphinx-build -b html $(SPHINXOPTS) . $(BUILDDIR)/html
 	@echo "Site: $(BUILDDIR)/html/index.html"
+
+linkcheck: $(VENV)/.site ## Check the external links (needs internet; weekly workflow links.yml)
+	$(BIN)/sphinx-build -b linkcheck $(SPHINXOPTS) . $(BUILDDIR)/linkcheck
 
 serve: $(VENV)/.site ## Live preview on http://127.0.0.1:8000 (rebuilds on save)
 	$(BIN)/sphinx-autobuild -b html $(SPHINXOPTS) --host 127.0.0.1 --port 8000 \
@@ -45,7 +48,14 @@ lint: $(VENV)/.dev ## ruff on the code, the tests and the notebooks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(VENV)/.dev ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
+# axe-core (accessibility rules) from npm, pinned by tests/axe/package-lock.json; the
+# browser tests inject it into Debian's Chromium.
+AXE := tests/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	npm ci --prefix tests/axe --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.dev $(AXE) ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
 	$(MAKE) html
 	$(BIN)/python -m pytest
@@ -55,6 +65,7 @@ sync: $(VENV)/.dev ## Sync each notebook with its jupytext .md twin (the newer o
 
 notebooks: $(VENV)/.dev ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
+	$(BIN)/python -m coursekit.exercises $(NOTEBOOKS)
 
 lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in
 	$(BIN)/python -m pip install --quiet uv
@@ -63,6 +74,10 @@ lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in
 	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/kernel.in -c requirements/dev.txt -o requirements/kernel.txt
 	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/lab.in -c requirements/dev.txt -o requirements/lab.txt
 	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/bench.in -c requirements/dev.txt -o requirements/bench.txt
+
+checkpoint: $(VENV)/.dev ## Put examples/ back as at the start of a chapter (CHAPITRE=docker); your files are kept aside
+	@test -n "$(CHAPITRE)" || { echo "usage: make checkpoint CHAPITRE=<chapitre>" >&2; exit 2; }
+	$(BIN)/python -m coursekit.checkpoint "$(CHAPITRE)"
 
 lab: $(VENV)/.dev ## Open JupyterLab on the notebooks
 	$(BIN)/python -m pip install --quiet -r requirements/lab.txt

@@ -10,7 +10,6 @@
 import configparser
 import json
 import re
-import sys
 import tomllib
 
 import nbformat
@@ -116,11 +115,8 @@ def test_observability_notebook_ran_the_versions_of_the_versions_file():
 
 
 def test_the_book_has_one_generated_table_of_versions():
-    sys.path.insert(0, str(ROOT / "_ext"))
-    try:
-        import tool_versions
-    finally:
-        sys.path.remove(str(ROOT / "_ext"))
+    import tool_versions
+
     assert tool_versions.load_versions(ROOT) == versions()
     pages = [p for p in ROOT.glob("chapters/*.md") if "{tool-versions}" in p.read_text()]
     assert [p.name for p in pages] == ["verification.md"]
@@ -234,12 +230,8 @@ def test_industrialisation_prints_auc_to_three_decimals():
 
 def test_apostrophe_before_inline_markup_is_an_apostrophe():
     from docutils.core import publish_string
+    from french_quotes import FRENCH_QUOTES
 
-    sys.path.insert(0, str(ROOT / "_ext"))
-    try:
-        from french_quotes import FRENCH_QUOTES
-    finally:
-        sys.path.remove(str(ROOT / "_ext"))
     html = publish_string(
         "enregistré auprès d'``atexit`` et l'**exécution**, « cité »",
         writer="html5",
