@@ -217,12 +217,15 @@ def test_sanitizers_only_mask_what_they_name():
 # --- Numbers stable across machines ------------------------------------------------------
 
 
-def test_industrialisation_prints_auc_to_three_decimals():
-    source = (ROOT / "notebooks/industrialisation.md").read_text()
-    assert not re.search(r"auc[^\n]*:\.4f", source, re.I)
-    notebook = nbformat.read(ROOT / "notebooks/industrialisation.ipynb", as_version=4)
-    printed = json.dumps([c.get("outputs", []) for c in notebook.cells])
-    assert not re.search(r"AUC[^\"]*\d\.\d{4}", printed)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_print_auc_to_three_decimals(path):
+    # The 4th decimal of an AUC depends on the machine's linear-algebra library.
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        printed = json.dumps(cell.outputs)
+        assert not re.search(r"AUC[^\"]{0,40}?\b0\.\d{4}", printed), cell.source[:200]
 
 
 # --- French typography ---------------------------------------------------------------
