@@ -24,6 +24,8 @@ extensions = [
     "onyxia_launch",
     "site_ui",
     "provenance",
+    "french_quotes",
+    "tool_versions",
 ]
 
 # Only these sources are part of the book; jupytext's .md twins of the notebooks,

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -16,15 +17,15 @@ import httpx
 import pytest
 import yaml
 
+from coursekit import dockerkit as dk
 from coursekit.policy import require_tools, unavailable
+from coursekit.runner import free_port
+from coursekit.versions import official_image
 from resilia.schema import EXAMPLE_CUSTOMER
 from tests.helpers import ROOT
 
 EXAMPLES = ROOT / "examples" / "docker"
 CONTEXT = ROOT / "examples" / "resilia"
-sys.path.insert(0, str(EXAMPLES))
-
-import dockerkit as dk  # noqa: E402
 
 DOCKERFILES = sorted(p for p in EXAMPLES.rglob("Dockerfile*") if p.suffix != ".dockerignore")
 LABEL_VALUE = "docker-tests"
@@ -36,7 +37,7 @@ def _name(path):
 
 LABEL = f"{dk.LABEL}={LABEL_VALUE}"
 LABELS = {dk.LABEL: LABEL_VALUE}
-BASE_IMAGE = os.environ.get("BASE_IMAGE", dk.OFFICIAL_BASE)
+BASE_IMAGE = os.environ.get("BASE_IMAGE", official_image("python"))
 TOKEN = "tok_" + uuid.uuid4().hex
 
 
@@ -94,6 +95,32 @@ def test_slim_dockerfile_is_multi_stage_non_root_with_healthcheck():
     assert 'CMD ["resilia", "serve"]' in text
 
 
+def test_service_image_installs_the_hashed_lock_not_the_ranges():
+    text = (EXAMPLES / "Dockerfile").read_text()
+    assert "pip install --require-hashes --no-deps -r requirements-api.txt" in text
+    assert "tomllib" not in text  # the old way: pyproject's ranges
+
+
+def test_service_lock_pins_every_declared_dependency_within_its_range():
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((CONTEXT / "pyproject.toml").read_text())["project"]
+    declared = [
+        Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["api"]
+    ]
+    lock_text = (CONTEXT / "requirements-api.txt").read_text()
+    pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", lock_text, re.MULTILINE))
+    pins = {name.lower().replace("_", "-"): version for name, version in pins.items()}
+    assert lock_text.count("--hash=sha256:") >= len(pins)
+    for requirement in declared:
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is declared but not in requirements-api.txt"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"requirements-api.txt pins {name}=={pins[name]}, outside {requirement}: "
+            "regenerate it (command at the top of the file)"
+        )
+
+
 def test_context_ignore_keeps_only_the_sources():
     from docker.utils.build import exclude_paths
 
@@ -136,9 +163,9 @@ def test_compose_defaults_to_official_images():
     _compose_or_skip()
     services = _compose_config({})["services"]
     assert set(services) == {"api", "feature-store", "prometheus", "alertmanager"}
-    assert services["api"]["build"]["args"]["BASE_IMAGE"] == "python:3.11-slim"
-    assert services["prometheus"]["image"] == "prom/prometheus:v2.53.0"
-    assert services["alertmanager"]["image"] == "prom/alertmanager:v0.27.0"
+    assert services["api"]["build"]["args"]["BASE_IMAGE"] == official_image("python")
+    assert services["prometheus"]["image"] == official_image("prometheus")
+    assert services["alertmanager"]["image"] == official_image("alertmanager")
 
 
 def test_compose_publishes_only_api_and_prometheus_on_loopback():
@@ -146,7 +173,7 @@ def test_compose_publishes_only_api_and_prometheus_on_loopback():
     config = _compose_config(
         {
             "BASE_IMAGE": "course-local/python:3.11-bookworm",
-            "PROMETHEUS_IMAGE": "course-local/prometheus:bookworm",
+            "PROMETHEUS_IMAGE": "course-local/prometheus:2.53.3",
         }
     )
     services = config["services"]
@@ -201,7 +228,7 @@ def service_image(engine):
 
 
 def test_hardened_container_is_non_root_healthy_and_serves(engine, service_image):
-    port = dk.free_port()
+    port = free_port()
     container, _ = dk.run_until_healthy(
         engine,
         service_image.id,

@@ -35,7 +35,7 @@ PROMQL_WORDS = {
 
 
 def test_prometheus_config_is_valid():
-    require_tools("promtool", why="sudo apt-get install prometheus")
+    require_tools("promtool", why="sudo bash .ci/trixie-tools observability")
     result = subprocess.run(
         ["promtool", "check", "config", "prometheus.yml"],
         cwd=PROMETHEUS, capture_output=True, text=True,
@@ -44,7 +44,7 @@ def test_prometheus_config_is_valid():
 
 
 def test_alerting_rules_pass_their_unit_tests():
-    require_tools("promtool", why="sudo apt-get install prometheus")
+    require_tools("promtool", why="sudo bash .ci/trixie-tools observability")
     result = subprocess.run(
         ["promtool", "test", "rules", "resilia.rules.test.yml"],
         cwd=RULES, capture_output=True, text=True,
@@ -65,7 +65,7 @@ def test_every_alert_has_a_unit_test():
 
 
 def test_alertmanager_config_is_valid():
-    require_tools("amtool", why="sudo apt-get install prometheus-alertmanager")
+    require_tools("amtool", why="sudo bash .ci/trixie-tools observability")
     result = subprocess.run(
         ["amtool", "check-config", "alertmanager/alertmanager.yml"],
         cwd=EXAMPLES, capture_output=True, text=True,

@@ -1,8 +1,10 @@
-"""Small helpers around the Docker SDK for Python, for the Docker notebook and its tests.
+"""Docker helpers for the Docker notebook and its tests.
 
-- ``build_image``: builds from a Dockerfile and a context directory (applying the
-  Dockerfile's ``<Dockerfile>.dockerignore``), streams the log, and raises ``BuildError``
-  naming the failing step and its last output lines;
+- ``cli``: runs one ``docker`` command as a student types it, prints it, and raises
+  ``DockerError`` with the end of its error output when it fails;
+- ``build``: ``docker build`` with BuildKit, returning which instructions ran and which
+  came from the cache, and raising ``BuildError`` naming the failing instruction;
+- ``build_image``: the same build through the Docker SDK (legacy builder), for the tests;
 - ``run_until_healthy``: starts a container and waits for its healthcheck;
 - ``cleanup`` / ``leftovers``: removes (or lists) what carries a label, and the images a
   run created (the legacy builder leaves one untagged image per stage).
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -27,7 +31,6 @@ import docker.errors
 from docker.utils.build import tar
 
 LABEL = "com.example.course"
-OFFICIAL_BASE = "python:3.11-slim"
 
 _STEP = re.compile(r"^Step \d+/\d+ : ")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -43,6 +46,134 @@ class BuildError(RuntimeError):
             f"build of {dockerfile} failed at step {step!r}:\n{error}\n"
             f"  last output lines of that step:\n{lines}"
         )
+
+    @classmethod
+    def from_plain_log(cls, dockerfile: str, log: str, tail: int = 8) -> BuildError:
+        """From BuildKit's plain log: the " > [stage n/m] INSTRUCTION:" excerpt."""
+        lines = log.splitlines()
+        starts = [i for i, line in enumerate(lines) if _FAILED.match(line)]
+        if not starts:
+            errors = [line for line in lines if "ERROR" in line] or lines[-tail:]
+            return cls(dockerfile, "(before the first step)", errors[-tail:], errors[-1])
+        first = starts[-1]
+        step = _FAILED.match(lines[first]).group(1)
+        output = []
+        for line in lines[first + 1 :]:
+            if line.startswith("------"):
+                break
+            output.append(_TIMESTAMP.sub("", line))
+        error = next((line for line in reversed(lines) if line.startswith("ERROR")), "")
+        return cls(dockerfile, step, output[-tail:], error)
+
+
+class DockerError(RuntimeError):
+    """A ``docker`` command failed: ``result`` holds its exit code and output."""
+
+    def __init__(self, args: list[str], result: subprocess.CompletedProcess):
+        self.args_, self.result = args, result
+        tail = "\n".join(result.stderr.strip().splitlines()[-15:])
+        super().__init__(f"docker {shlex.join(args)} exited with {result.returncode}:\n{tail}")
+
+
+def cli(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    show: bool = True,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess:
+    """Run ``docker <args>`` (BuildKit on), print the command line, return its result."""
+    if show:
+        print("$ docker", shlex.join(args))
+    result = subprocess.run(
+        ["docker", *args],
+        cwd=cwd,
+        env={**os.environ, "DOCKER_BUILDKIT": "1", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise DockerError(list(args), result)
+    return result
+
+
+# BuildKit's plain progress: "#7 [builder 3/8] RUN ...", then "#7 CACHED" or "#7 DONE 1.2s".
+_VERTEX = re.compile(r"^#(\d+) \[(?:[\w.-]+ )?\s*\d+/\d+\] (.+)$")
+_VERTEX_END = re.compile(r"^#(\d+) (CACHED|DONE|ERROR)\b")
+_FAILED = re.compile(r"^ > \[(?:[\w.-]+ )?\s*\d+/\d+\] (.+):$")
+_TIMESTAMP = re.compile(r"^\d+\.\d+ ")
+
+
+@dataclass
+class Build:
+    """What ``docker build --progress=plain`` did, instruction by instruction."""
+
+    tag: str
+    seconds: float
+    steps: dict[str, str]  # instruction -> "CACHED" | "DONE"
+    log: str
+
+    @property
+    def rebuilt(self) -> list[str]:
+        return [s for s, state in self.steps.items() if state != "CACHED"]
+
+    @property
+    def cached(self) -> list[str]:
+        return [s for s, state in self.steps.items() if state == "CACHED"]
+
+
+def parse_plain_progress(log: str) -> dict[str, str]:
+    """Instructions (FROM excluded) and how each ended, from BuildKit's plain log."""
+    names: dict[str, str] = {}
+    states: dict[str, str] = {}
+    for line in log.splitlines():
+        if match := _VERTEX.match(line):
+            names[match.group(1)] = match.group(2)
+        elif (match := _VERTEX_END.match(line)) and match.group(1) in names:
+            states[match.group(1)] = match.group(2)
+    return {
+        name: states.get(vertex, "?")
+        for vertex, name in names.items()
+        if not name.startswith("FROM ")
+    }
+
+
+def build(
+    dockerfile: str,
+    context: str,
+    tag: str,
+    *,
+    cwd: Path,
+    build_args: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+    options: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    show: bool = True,
+) -> Build:
+    """``docker build`` with BuildKit; raise BuildError naming the failing instruction."""
+    args = ["build", "--progress=plain", "-f", dockerfile, "-t", tag, *options]
+    for key, value in (build_args or {}).items():
+        args += ["--build-arg", f"{key}={value}"]
+    for key, value in (labels or {}).items():
+        args += ["--label", f"{key}={value}"]
+    start = time.perf_counter()
+    result = cli(*args, context, cwd=cwd, env=env, check=False, show=show)
+    seconds = time.perf_counter() - start
+    log = result.stderr + result.stdout
+    if result.returncode != 0:
+        raise BuildError.from_plain_log(dockerfile, log)
+    # BuildKit runs independent stages in parallel: report steps in Dockerfile order.
+    text = (Path(cwd) / dockerfile).read_text()
+
+    def position(step: str) -> int:
+        found = text.find(step.split("  && ")[0])
+        return found if found >= 0 else len(text)
+
+    steps = parse_plain_progress(log)
+    ordered = dict(sorted(steps.items(), key=lambda item: position(item[0])))
+    return Build(tag, seconds, ordered, log)
 
 
 @dataclass
@@ -164,10 +295,23 @@ def run_until_healthy(
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def wait_healthy(container, timeout: float = 90) -> float:
+    """Wait until ``container``'s healthcheck says healthy; return that moment
+    (``time.perf_counter()``). Raise with its last log lines if it never does."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        container.reload()
+        state = container.attrs["State"]
+        if state.get("Health", {}).get("Status") == "healthy":
+            return time.perf_counter()
+        if state["Status"] in {"exited", "dead"}:
+            break
+        time.sleep(0.2)
+    logs = container.logs(tail=20).decode(errors="replace")
+    raise RuntimeError(
+        f"container {container.name} not healthy after {timeout:.0f} s "
+        f"(status {container.status}); last log lines:\n{logs}"
+    )
 
 
 def image_ids(client: docker.DockerClient) -> set[str]:
@@ -311,7 +455,8 @@ class LocalRegistry:
 
 
 def human_size(n_bytes: float) -> str:
-    return f"{n_bytes / 1e6:,.0f} MB".replace(",", " ")
+    """A size in mebibytes, as the book writes them: "558 Mio"."""
+    return f"{n_bytes / 2**20:,.0f} Mio".replace(",", "\u202f")
 
 
 def history_text(image: docker.models.images.Image) -> str:
@@ -321,3 +466,67 @@ def history_text(image: docker.models.images.Image) -> str:
         buffer.write(f"{layer.get('CreatedBy', '')}\n")
     buffer.write(repr(image.attrs))
     return buffer.getvalue()
+
+
+def cleanup_after_exit(
+    label: str,
+    images_before: Iterable[str] | None = None,
+    compose: list[str] | None = None,
+    cwd: Path | None = None,
+) -> None:
+    """Register, with ``atexit``, a cleanup that outlives the notebook's kernel.
+
+    A kernel that is shut down (a failed cell under nbval or ``make notebooks``) gets a
+    few seconds before it is killed: too few to remove a compose stack and images. The
+    exit handler only starts a detached ``python -m coursekit.dockerkit`` that does the
+    work; that process does not carry the notebook guard's marker, since it ends itself.
+    """
+    import atexit
+    import json
+    import sys
+
+    state = Path(tempfile.mkdtemp(prefix="course-docker-cleanup-")) / "state.json"
+    state.write_text(
+        json.dumps(
+            {
+                "label": label,
+                "images_before": sorted(images_before or []),
+                "compose": compose or [],
+                "cwd": str(cwd or Path.cwd()),
+            }
+        )
+    )
+
+    def start_cleaner() -> None:
+        env = {k: v for k, v in os.environ.items() if k != "COURSE_NBVAL_RUN"}
+        subprocess.Popen(
+            [sys.executable, "-m", "coursekit.dockerkit", str(state)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    atexit.register(start_cleaner)
+
+
+def _clean_from_state(path: Path) -> None:
+    import json
+
+    state = json.loads(path.read_text())
+    if state["compose"]:
+        subprocess.run(
+            ["docker", *state["compose"], "down", "-v", "--remove-orphans"],
+            cwd=state["cwd"],
+            capture_output=True,
+        )
+    client = docker.from_env(timeout=120)
+    cleanup(client, state["label"], state["images_before"])
+    shutil.rmtree(path.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _clean_from_state(Path(sys.argv[1]))
