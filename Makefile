@@ -25,8 +25,12 @@ $(VENV)/.site: requirements/site.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements/site.txt
 	@touch $@
 
-$(VENV)/.dev: requirements/dev.txt examples/resilia/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements/dev.txt -e examples/resilia
+# The book's own Python packages, installed editable: the fil rouge, its Spark job and
+# the course kit (process runner, tool policy) that notebooks and tests import.
+PACKAGES := examples/resilia examples/spark tools/coursekit
+
+$(VENV)/.dev: requirements/dev.txt $(PACKAGES:%=%/pyproject.toml) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt $(PACKAGES:%=-e %)
 	@touch $@ $(VENV)/.site
 
 html: $(VENV)/.site ## Build the site into _build/html (stored outputs, nothing executed)

@@ -1,2 +1,4 @@
-# Root conftest: plugins for the notebooks run by nbval.
-pytest_plugins = ["tests.nbval_guard", "tests.notebook_requirements"]
+"""Root conftest: the plugins for the notebooks that nbval runs. Shared fixtures
+(settings, the trained dev model) come from resilia's pytest plugin, resilia.testing."""
+
+pytest_plugins = ["tests.plugins.nbval_guard", "tests.plugins.notebook_requirements"]

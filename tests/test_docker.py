@@ -16,8 +16,9 @@ import httpx
 import pytest
 import yaml
 
+from coursekit.policy import require_tools, unavailable
 from resilia.api import EXAMPLE_CUSTOMER
-from tests.helpers import IN_CI, ROOT, require_tools
+from tests.helpers import ROOT
 
 EXAMPLES = ROOT / "examples" / "docker"
 CONTEXT = ROOT / "examples" / "resilia"
@@ -43,17 +44,11 @@ def _bin(name):
     return shutil.which(name, path=str(Path(sys.executable).parent))
 
 
-def _unavailable(message):
-    if IN_CI:
-        pytest.fail(f"{message}; CI must provide it (bash .ci/setup-docker)")
-    pytest.skip(message)
-
-
 def _compose_or_skip():
     require_tools("docker", why="Docker chapter")
     version = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
     if version.returncode != 0:
-        _unavailable("the docker compose v2 plugin is not installed")
+        unavailable("the docker compose v2 plugin is not installed")
 
 
 # --- Without an engine: lint and static checks ---------------------------------------
@@ -181,7 +176,7 @@ def engine():
     try:
         client = dk.engine()
     except Exception as exc:  # no socket, daemon down, permission denied...
-        _unavailable(f"no Docker engine answers ({type(exc).__name__})")
+        unavailable(f"no Docker engine answers ({type(exc).__name__})")
     before = dk.image_ids(client)
     client._course_images_before = before
     yield client
@@ -193,7 +188,7 @@ def service_image(engine):
     try:
         engine.images.get(BASE_IMAGE)
     except Exception:
-        _unavailable(f"base image {BASE_IMAGE} is not available (set BASE_IMAGE)")
+        unavailable(f"base image {BASE_IMAGE} is not available (set BASE_IMAGE)")
     result = dk.build_image(
         engine,
         EXAMPLES / "Dockerfile",
@@ -230,7 +225,7 @@ def test_hardened_container_is_non_root_healthy_and_serves(engine, service_image
 
 def test_buildkit_secret_is_used_but_not_stored(engine, service_image, tmp_path):
     if subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode:
-        _unavailable("the docker buildx plugin is not installed")
+        unavailable("the docker buildx plugin is not installed")
     # The build fails unless the secret is mounted; it is used, never written.
     (tmp_path / "Dockerfile").write_text(
         "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"

@@ -1,5 +1,6 @@
 """Claims made by chapters/industrialisation.md, checked against the real package."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -52,16 +53,16 @@ def test_installed_wheel_loads_its_own_settings(wheel, tmp_path):
         check=True,
     )
     code = (
-        "import sys; sys.path.insert(0, sys.argv[1]);"
         "import resilia.config as c; s = c.load_settings('prod', environ={});"
         "print(c.__file__); print(s.data.n_customers)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code, str(target)],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         check=True,
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(target)},
     ).stdout.split()
     assert out[0].startswith(str(target)) and out[1] == "100000"
 

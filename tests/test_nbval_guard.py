@@ -5,10 +5,9 @@ import subprocess
 import sys
 
 import nbformat
-import psutil
 
 from tests.helpers import ROOT
-from tests.nbval_guard import MARKER
+from tests.plugins.nbval_guard import MARKER, marked_processes
 
 
 def run_notebook(tmp_path, name, *sources, timeout=60, requires=(), ci=False):
@@ -31,9 +30,9 @@ def run_notebook(tmp_path, name, *sources, timeout=60, requires=(), ci=False):
             "-m",
             "pytest",
             "-p",
-            "tests.nbval_guard",
+            "tests.plugins.nbval_guard",
             "-p",
-            "tests.notebook_requirements",
+            "tests.plugins.notebook_requirements",
             "-rs",
             "-p",
             "no:cacheprovider",
@@ -84,13 +83,7 @@ def test_leftover_process_and_port_fail_the_notebook(tmp_path):
     assert "leaky.ipynb left things behind" in output
     assert "http.server" in output
     assert "listening on 127.0.0.1:" in output
-    survivors = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.environ().get(MARKER) == "guard-test-leaky.ipynb":
-                survivors.append(proc)
-        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
-            continue
+    survivors = marked_processes("guard-test-leaky.ipynb")
     assert not survivors, "the guard must kill what it reports"
 
 
@@ -114,4 +107,5 @@ def test_in_ci_a_missing_tool_fails_the_notebook(tmp_path):
         tmp_path, "needs.ipynb", "x = 1", requires=["no-such-tool-xyz"], ci=True
     )
     assert result.returncode == 1
-    assert "missing in CI" in output
+    assert "needs.ipynb needs no-such-tool-xyz: not installed" in output
+    assert ".ci/install-system-packages" in output

@@ -12,13 +12,14 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from coursekit.policy import require_tools
+from coursekit.runner import ManagedProcess, free_port
 from resilia.api import create_app
 from resilia.config import load_settings
 from resilia.data import request_payloads
 from resilia.feature_store import create_feature_store
 from resilia.model import save_model, train_from_settings
-from resilia.runner import ManagedProcess, free_port
-from tests.helpers import ROOT, require_tools
+from tests.helpers import ROOT
 
 RESILIA = str(Path(sys.executable).parent / "resilia")  # the venv's command, PATH or not
 EXAMPLES = ROOT / "examples" / "observabilite"

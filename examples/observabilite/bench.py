@@ -21,9 +21,9 @@ from pathlib import Path
 
 import psutil
 
+from coursekit.runner import ManagedProcess, free_port
 from resilia.config import load_settings
 from resilia.model import save_model, train_from_settings
-from resilia.runner import ManagedProcess, free_port
 
 HERE = Path(__file__).resolve().parent
 

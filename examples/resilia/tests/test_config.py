@@ -55,3 +55,41 @@ def test_settings_are_immutable():
     settings = load_settings("dev", environ={})
     with pytest.raises(ValueError, match="frozen"):
         settings.log_level = "ERROR"
+
+
+def test_caller_overrides_win_and_are_validated():
+    settings = load_settings("dev", environ={}, overrides={"api": {"port": 8080}})
+    assert settings.api.port == 8080
+    with pytest.raises(ConfigurationError, match=r"api\.port: .*less than or equal to 65535"):
+        load_settings("dev", environ={}, overrides={"api": {"port": 70000}})
+
+
+def test_environment_files_hold_only_what_differs_from_base():
+    import tomllib
+    from importlib import resources
+
+    folder = resources.files("resilia") / "settings"
+    base = tomllib.loads((folder / "base.toml").read_text(encoding="utf-8"))
+
+    def leaves(tree, prefix=()):
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                yield from leaves(value, (*prefix, key))
+            else:
+                yield (*prefix, key), value
+
+    base_leaves = dict(leaves(base))
+    for name in ("dev", "staging", "prod"):
+        env = tomllib.loads((folder / f"{name}.toml").read_text(encoding="utf-8"))
+        same = [k for k, v in leaves(env) if base_leaves.get(k, object()) == v]
+        assert not same, f"{name}.toml repeats base.toml: {same}"
+
+
+def test_malformed_settings_file_is_named(tmp_path, monkeypatch):
+    import resilia.config
+
+    (tmp_path / "settings").mkdir()
+    (tmp_path / "settings" / "base.toml").write_text("[api\nport = 1\n")
+    monkeypatch.setattr(resilia.config.resources, "files", lambda _: tmp_path)
+    with pytest.raises(ConfigurationError, match=r"settings/base\.toml is not valid TOML"):
+        load_settings("dev", environ={})

@@ -1,12 +1,12 @@
 import pandas as pd
 import pytest
 
-from resilia.data import (
-    DEPARTMENTS,
+from resilia.data import DEPARTMENTS, generate_customers
+from resilia.schema import (
+    CUSTOMER_TABLE,
     IDENTIFIER_COLUMNS,
     QUASI_IDENTIFIER_COLUMNS,
     REFERENCE_DATE,
-    generate_customers,
 )
 
 
@@ -36,3 +36,11 @@ def test_columns_and_plausible_values():
 def test_rejects_empty_request():
     with pytest.raises(ValueError, match="positive"):
         generate_customers(0)
+
+
+def test_generated_table_has_the_schema_columns_and_types():
+    customers = generate_customers(50, seed=3)
+    assert list(customers.columns) == list(CUSTOMER_TABLE)
+    kinds = {"string": "O", "date": "M", "float": "f", "int": "i", "bool": "b"}
+    for column, logical in CUSTOMER_TABLE.items():
+        assert customers[column].dtype.kind == kinds[logical], column

@@ -1,7 +1,7 @@
 import pytest
 
-from resilia.data import IDENTIFIER_COLUMNS, generate_customers
-from resilia.features import FEATURE_COLUMNS, build_features
+from resilia.data import generate_customers
+from resilia.schema import FEATURE_COLUMNS, IDENTIFIER_COLUMNS, build_features
 
 
 def test_features_have_no_direct_identifier():

@@ -4,9 +4,11 @@ import pytest
 from resilia.config import load_settings
 from resilia.data import generate_customers
 from resilia.model import (
+    ModelFileError,
     ModelQualityError,
     load_model,
     predict_churn_proba,
+    risk_band,
     save_model,
     train,
     train_from_settings,
@@ -59,3 +61,21 @@ def test_probabilities_are_probabilities(trained):
     proba = predict_churn_proba(trained[0], generate_customers(500, seed=5))
     assert proba.shape == (500,)
     assert ((proba >= 0) & (proba <= 1)).all()
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not a pickle at all", b"\x80\x04\x95garbage", b"PK\x03\x04zip?"]
+)
+def test_corrupt_model_file_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "model.joblib"
+    path.write_bytes(content)
+    with pytest.raises(ModelFileError, match="cannot be read as a resilia model"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(
+    ("probability", "band"),
+    [(0.0, "low"), (0.1999, "low"), (0.2, "medium"), (0.4999, "medium"), (0.5, "high")],
+)
+def test_risk_band_follows_the_thresholds(probability, band):
+    assert risk_band(probability) == band

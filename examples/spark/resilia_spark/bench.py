@@ -24,7 +24,8 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from resilia.data import REFERENCE_DATE, generate_customers
+from resilia.data import generate_customers
+from resilia.schema import DAYS_PER_YEAR, REFERENCE_DATE
 from resilia_spark.job import DEPARTMENT_REGIONS
 
 ENGINES = ("pandas", "duckdb", "spark")
@@ -49,7 +50,9 @@ def regions_frame() -> pd.DataFrame:
 def query_pandas(path: str) -> pd.DataFrame:
     df = pd.read_parquet(path, columns=COLUMNS)
     df["department"] = df["postcode"].str[:2]
-    df["age"] = (pd.Timestamp(REFERENCE_DATE) - df["birth_date"]).dt.days / 365.25
+    df["age"] = (
+        pd.Timestamp(REFERENCE_DATE) - df["birth_date"]
+    ).dt.days / DAYS_PER_YEAR
     df = df.merge(regions_frame(), on="department")
     out = df.groupby(KEYS, as_index=False).agg(
         customers=("churned", "size"),
@@ -75,7 +78,7 @@ def query_duckdb(path: str) -> pd.DataFrame:
                    avg(c.monthly_fee) AS mean_fee,
                    avg(c.rides_last_month) AS mean_rides,
                    avg(date_diff('day', c.birth_date::DATE, DATE '{REFERENCE_DATE}')
-                       / 365.25) AS mean_age
+                       / {DAYS_PER_YEAR}) AS mean_age
             FROM read_parquet(?) AS c
             JOIN regions AS r ON substr(c.postcode, 1, 2) = r.department
             GROUP BY r.region, c.plan
@@ -95,7 +98,8 @@ def query_spark(spark, path: str) -> pd.DataFrame:
     out = (
         customers.withColumn("department", F.substring("postcode", 1, 2))
         .withColumn(
-            "age", F.datediff(F.lit(REFERENCE_DATE), F.to_date("birth_date")) / 365.25
+            "age",
+            F.datediff(F.lit(REFERENCE_DATE), F.to_date("birth_date")) / DAYS_PER_YEAR,
         )
         .join(F.broadcast(regions), "department")
         .groupBy(*KEYS)

@@ -19,11 +19,17 @@ import numpy as np
 import pandas as pd
 
 from resilia.data import generate_customers
-from resilia.features import FEATURE_COLUMNS, build_features
+from resilia.model import CHURN_THRESHOLD
+from resilia.schema import (
+    CATEGORICAL_FEATURES,
+    CUSTOMER_TABLE,
+    FEATURE_COLUMNS,
+    NUMERIC_FEATURES,
+    TARGET_COLUMN,
+    build_features,
+)
 from resilia_spark.s3 import s3a_conf
 from resilia_spark.session import JavaNotFoundError, get_spark
-
-AT_RISK_THRESHOLD = 0.5
 
 # Reference table for the join: the région of each département served by resilia.
 DEPARTMENT_REGIONS = {
@@ -41,17 +47,22 @@ DEPARTMENT_REGIONS = {
     "75": "Île-de-France",
 }
 
-CUSTOMER_SCHEMA = (
-    "customer_id string, first_name string, last_name string, email string, "
-    "birth_date timestamp_ntz, postcode string, signup_date timestamp_ntz, "
-    "plan string, "
-    "monthly_fee double, rides_last_month bigint, support_calls_90d bigint, "
-    "late_payments_12m bigint, churned boolean"
-)
-FEATURE_SCHEMA = (
-    "customer_id string, age double, tenure_months double, monthly_fee double, "
-    "rides_last_month double, support_calls_90d double, late_payments_12m double, "
-    "plan string, department string, churned boolean"
+# Spark types of resilia's logical types (resilia.schema.CUSTOMER_TABLE).
+SPARK_TYPES = {
+    "string": "string",
+    "date": "timestamp_ntz",
+    "float": "double",
+    "int": "bigint",
+    "bool": "boolean",
+}
+CUSTOMER_SCHEMA = ", ".join(f"{c} {SPARK_TYPES[t]}" for c, t in CUSTOMER_TABLE.items())
+FEATURE_SCHEMA = ", ".join(
+    [
+        "customer_id string",
+        *(f"{name} double" for name in NUMERIC_FEATURES),
+        *(f"{name} string" for name in CATEGORICAL_FEATURES),
+        f"{TARGET_COLUMN} boolean",
+    ]
 )
 
 
@@ -90,7 +101,7 @@ def features(customers):
         for frame in frames:
             out = build_features(frame)
             out.insert(0, "customer_id", frame["customer_id"].to_numpy())
-            out["churned"] = frame["churned"].to_numpy()
+            out[TARGET_COLUMN] = frame[TARGET_COLUMN].to_numpy()
             yield out
 
     return customers.mapInPandas(batches, schema=FEATURE_SCHEMA)
@@ -131,7 +142,7 @@ def department_summary(scored):
             F.count("*").alias("customers"),
             F.avg(F.col("churned").cast("double")).alias("churn_rate"),
             F.avg("churn_probability").alias("mean_probability"),
-            F.sum((F.col("churn_probability") >= AT_RISK_THRESHOLD).cast("long")).alias(
+            F.sum((F.col("churn_probability") >= CHURN_THRESHOLD).cast("long")).alias(
                 "at_risk"
             ),
         )
@@ -149,7 +160,7 @@ def region_summary(scored, regions):
         .agg(
             F.count("*").alias("customers"),
             F.avg("churn_probability").alias("mean_probability"),
-            F.sum((F.col("churn_probability") >= AT_RISK_THRESHOLD).cast("long")).alias(
+            F.sum((F.col("churn_probability") >= CHURN_THRESHOLD).cast("long")).alias(
                 "at_risk"
             ),
         )

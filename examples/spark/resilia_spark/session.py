@@ -131,8 +131,6 @@ def get_spark(
         # Python workers use this interpreter (the one where resilia is installed).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         settings.update(local_conf())
-    # Python workers must import resilia_spark too (the image sets it on Kubernetes).
-    settings["spark.executorEnv.PYTHONPATH"] = PACKAGE_PARENT
     settings.update(conf or {})
     _launch_jvm(app_name, master, settings)
     builder = SparkSession.builder.appName(app_name)

@@ -10,72 +10,23 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from datetime import date
 from typing import Literal
 
 import httpx
 from fastapi import FastAPI, HTTPException
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError
 from sklearn.pipeline import Pipeline
 
 import resilia
 from resilia.config import Settings
-from resilia.data import PLANS, REFERENCE_DATE
 from resilia.logs import REQUEST_ID
-from resilia.metrics import risk_band
-from resilia.model import TrainingReport, load_model
+from resilia.model import TrainingReport, load_model, risk_band
+from resilia.schema import EXAMPLE_CUSTOMER, Customer  # noqa: F401 (re-exported)
 from resilia.scoring import FastScorer
 from resilia.service import REQUEST_ID_HEADER, Telemetry
 
 SERVICE = "resilia-api"
-
-EXAMPLE_CUSTOMER = {
-    "customer_id": "C000042",
-    "birth_date": "1990-04-12",
-    "postcode": "69003",
-    "signup_date": "2023-09-01",
-    "plan": "confort",
-    "monthly_fee": 19.9,
-    "rides_last_month": 3,
-    "support_calls_90d": 2,
-    "late_payments_12m": 1,
-}
-"""A valid request body: the example of the OpenAPI schema, reused by the tests."""
-
-
-class Customer(BaseModel):
-    """What the model needs to know about a customer (no name, no e-mail)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [EXAMPLE_CUSTOMER]},
-    )
-
-    customer_id: str | None = Field(default=None, pattern=r"^C\d{6}$")
-    birth_date: date
-    postcode: str = Field(pattern=r"^\d{5}$", description="French postcode, 5 digits")
-    signup_date: date
-    plan: Literal[tuple(PLANS)]  # type: ignore[valid-type]
-    monthly_fee: float = Field(ge=0, le=100)
-    rides_last_month: int = Field(ge=0, le=1000)
-    support_calls_90d: int = Field(ge=0, le=100)
-    late_payments_12m: int = Field(ge=0, le=12)
-
-    @field_validator("birth_date")
-    @classmethod
-    def plausible_age(cls, value: date) -> date:
-        age = (REFERENCE_DATE - value).days / 365.25
-        if not 16 <= age <= 110:
-            raise ValueError(f"age must be between 16 and 110 on {REFERENCE_DATE}, got {age:.0f}")
-        return value
-
-    @field_validator("signup_date")
-    @classmethod
-    def not_in_the_future(cls, value: date) -> date:
-        if not date(2000, 1, 1) <= value <= REFERENCE_DATE:
-            raise ValueError(f"must be between 2000-01-01 and {REFERENCE_DATE}")
-        return value
 
 
 class Prediction(BaseModel):

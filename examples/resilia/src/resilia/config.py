@@ -1,10 +1,12 @@
 """Per-environment settings.
 
 The environment is chosen by the ``RESILIA_ENV`` variable (``dev`` when unset).
-Each environment has a TOML file shipped in ``resilia/settings/``; any value can be
-overridden by a ``RESILIA_<SECTION>__<KEY>`` variable, e.g. ``RESILIA_LOG_LEVEL`` or
-``RESILIA_MODEL__MIN_ROC_AUC``. Everything is validated before use: a typo in an
-environment name or a value out of range stops the program with a clear message.
+``resilia/settings/base.toml`` holds what all environments share and each
+``<environment>.toml`` only what differs; any value can be overridden by a
+``RESILIA_<SECTION>__<KEY>`` variable, e.g. ``RESILIA_LOG_LEVEL`` or
+``RESILIA_MODEL__MIN_ROC_AUC``, then by the caller (command-line options). Everything
+is validated before use: a typo in an environment name or a value out of range stops
+the program with a clear message.
 """
 
 from __future__ import annotations
@@ -129,18 +131,32 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _read_toml(name: str) -> dict[str, Any]:
+    source = resources.files("resilia") / "settings" / name
+    try:
+        return tomllib.loads(source.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"settings/{name} is not valid TOML: {exc}") from None
+
+
 def load_settings(
-    environment: str | None = None, environ: Mapping[str, str] | None = None
+    environment: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Load and validate the settings of ``environment`` (default: ``$RESILIA_ENV`` or dev)."""
+    """Load and validate the settings of ``environment`` (default: ``$RESILIA_ENV`` or dev).
+
+    ``overrides`` (nested like the TOML files, e.g. ``{"api": {"port": 8080}}``) win
+    over everything else and are validated like the rest.
+    """
     environ = os.environ if environ is None else environ
     if environment:
         env = _parse_environment(environment, "argument")
     else:
         env = _parse_environment(environ.get(ENV_VAR) or DEFAULT_ENVIRONMENT, ENV_VAR)
-    source = resources.files("resilia") / "settings" / f"{env.value}.toml"
-    raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    raw = _merge(_read_toml("base.toml"), _read_toml(f"{env.value}.toml"))
     raw = _merge(raw, _overrides(environ))
+    raw = _merge(raw, overrides or {})
     raw["environment"] = env.value
     try:
         return Settings.model_validate(raw)
@@ -149,6 +165,6 @@ def load_settings(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigurationError(
-            f"invalid settings for environment {env.value!r} "
-            f"(settings/{env.value}.toml and {PREFIX}* variables): {problems}"
+            f"invalid settings for environment {env.value!r} (settings/base.toml, "
+            f"settings/{env.value}.toml, {PREFIX}* variables, options): {problems}"
         ) from None

@@ -8,17 +8,20 @@ security and GDPR chapters have something to protect.
 from __future__ import annotations
 
 import unicodedata
-from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from resilia._names import EMAIL_DOMAINS, FIRST_NAMES, LAST_NAMES
+from resilia.schema import (
+    DAYS_PER_MONTH,
+    DAYS_PER_YEAR,
+    PLANS,
+    REFERENCE_DATE,
+    REQUIRED_COLUMNS,
+    TARGET_COLUMN,
+)
 
-REFERENCE_DATE = date(2025, 12, 31)
-"""Date at which the customer base is observed (ages and tenures are computed from it)."""
-
-PLANS = {"essentiel": 9.90, "confort": 19.90, "premium": 29.90}
 PLAN_WEIGHTS = (0.50, 0.35, 0.15)
 PLAN_RIDES = {"essentiel": 4.0, "confort": 10.0, "premium": 16.0}
 
@@ -37,14 +40,6 @@ DEPARTMENTS = {
     "38": 0.04,
     "06": 0.03,
 }
-
-IDENTIFIER_COLUMNS = ("customer_id", "first_name", "last_name", "email")
-"""Columns that identify a person directly."""
-
-QUASI_IDENTIFIER_COLUMNS = ("birth_date", "postcode")
-"""Columns that identify a person once combined with others."""
-
-TARGET_COLUMN = "churned"
 
 
 def _ascii(text: str) -> str:
@@ -75,7 +70,7 @@ def generate_customers(n: int = 5_000, seed: int = 42) -> pd.DataFrame:
 
     age_days = rng.integers(18 * 365, 80 * 365, size=n)
     birth = ref - age_days.astype("timedelta64[D]")
-    age_years = age_days / 365.25
+    age_years = age_days / DAYS_PER_YEAR
 
     dept_codes = np.array(list(DEPARTMENTS))
     dept_p = np.array(list(DEPARTMENTS.values()))
@@ -84,7 +79,7 @@ def generate_customers(n: int = 5_000, seed: int = 42) -> pd.DataFrame:
 
     tenure_days = rng.integers(30, 8 * 365, size=n)
     signup = ref - tenure_days.astype("timedelta64[D]")
-    tenure_months = tenure_days / 30.44
+    tenure_months = tenure_days / DAYS_PER_MONTH
 
     plans = rng.choice(list(PLANS), size=n, p=PLAN_WEIGHTS)
     base_fee = np.array([PLANS[p] for p in plans])
@@ -130,8 +125,6 @@ def generate_customers(n: int = 5_000, seed: int = 42) -> pd.DataFrame:
 
 def request_payloads(n: int = 1_000, seed: int = 0) -> list[dict]:
     """``n`` customers as JSON bodies for the API's ``POST /predict`` (no name, no e-mail)."""
-    from resilia.features import REQUIRED_COLUMNS
-
     customers = generate_customers(n, seed=seed)
     table = customers[["customer_id", *REQUIRED_COLUMNS]].copy()
     for column in ("birth_date", "signup_date"):

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from resilia.model import risk_band
+
 # The *_created series double the output for no use here.
 disable_created_metrics()
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 PROBABILITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-
-
-def risk_band(probability: float) -> str:
-    if probability >= 0.5:
-        return "high"
-    return "medium" if probability >= 0.2 else "low"
 
 
 class Metrics:

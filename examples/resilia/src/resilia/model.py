@@ -1,4 +1,4 @@
-"""Train, evaluate, save and load the churn model."""
+"""Train, evaluate, save and load the churn model, and the business rules on its output."""
 
 from __future__ import annotations
 
@@ -18,14 +18,35 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 import resilia
 from resilia.config import ModelSettings, Settings
-from resilia.data import TARGET_COLUMN, generate_customers
-from resilia.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES, build_features
+from resilia.data import generate_customers
+from resilia.schema import (
+    CATEGORICAL_FEATURES,
+    NUMERIC_FEATURES,
+    TARGET_COLUMN,
+    build_features,
+)
 
 BUNDLE_FORMAT = 1
+
+CHURN_THRESHOLD = 0.5
+"""At or above this probability a customer is counted as at risk of churning."""
+WATCH_THRESHOLD = 0.2
+"""At or above this probability (and below CHURN_THRESHOLD) a customer is watched."""
+
+
+def risk_band(probability: float) -> str:
+    """The business reading of a churn probability: low, medium or high risk."""
+    if probability >= CHURN_THRESHOLD:
+        return "high"
+    return "medium" if probability >= WATCH_THRESHOLD else "low"
 
 
 class ModelQualityError(RuntimeError):
     """Raised when a trained model does not reach the environment's quality bar."""
+
+
+class ModelFileError(ValueError):
+    """Raised when a model file is missing, unreadable or not a resilia bundle."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +95,7 @@ def train(customers: pd.DataFrame, settings: Settings) -> tuple[Pipeline, Traini
         n_test=len(x_test),
         churn_rate=round(float(target.mean()), 4),
         roc_auc=round(float(roc_auc_score(y_test, proba)), 4),
-        accuracy=round(float(accuracy_score(y_test, proba >= 0.5)), 4),
+        accuracy=round(float(accuracy_score(y_test, proba >= CHURN_THRESHOLD)), 4),
     )
     if report.roc_auc < settings.model.min_roc_auc:
         raise ModelQualityError(
@@ -105,13 +126,26 @@ def save_model(pipeline: Pipeline, report: TrainingReport, path: str | Path) -> 
 
 
 def load_model(path: str | Path) -> tuple[Pipeline, TrainingReport]:
+    """Load a bundle written by ``save_model``.
+
+    Only load files you produced: like any pickle, a model file can run code.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}; train one with `resilia train`")
-    bundle = joblib.load(path)
+    try:
+        bundle = joblib.load(path)
+    except Exception as exc:  # truncated, corrupt or foreign files fail in many ways
+        raise ModelFileError(
+            f"{path} cannot be read as a resilia model ({type(exc).__name__}); "
+            "train it again with `resilia train`"
+        ) from None
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
-        raise ValueError(f"{path} is not a resilia model bundle (format {BUNDLE_FORMAT})")
-    return bundle["pipeline"], TrainingReport(**bundle["report"])
+        raise ModelFileError(f"{path} is not a resilia model bundle (format {BUNDLE_FORMAT})")
+    try:
+        return bundle["pipeline"], TrainingReport(**bundle["report"])
+    except (KeyError, TypeError):
+        raise ModelFileError(f"{path} is an incomplete resilia model bundle") from None
 
 
 def predict_churn_proba(pipeline: Pipeline, customers: pd.DataFrame) -> np.ndarray:

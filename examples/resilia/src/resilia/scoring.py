@@ -12,12 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 
 from sklearn.pipeline import Pipeline
 
-from resilia.data import REFERENCE_DATE
-from resilia.features import CATEGORICAL_FEATURES, NUMERIC_FEATURES
+from resilia.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES, customer_features
 
 
 @dataclass(frozen=True)
@@ -45,22 +43,9 @@ class FastScorer:
             offset += len(categories)
         return cls(float(classifier.intercept_[0]), numeric, tuple(categorical))
 
-    def features(self, customer: Mapping, reference_date: date = REFERENCE_DATE) -> dict:
-        """The model's features for one customer (same definitions as build_features)."""
-        return {
-            "age": (reference_date - customer["birth_date"]).days / 365.25,
-            "tenure_months": (reference_date - customer["signup_date"]).days / 30.44,
-            "monthly_fee": float(customer["monthly_fee"]),
-            "rides_last_month": float(customer["rides_last_month"]),
-            "support_calls_90d": float(customer["support_calls_90d"]),
-            "late_payments_12m": float(customer["late_payments_12m"]),
-            "plan": str(customer["plan"]),
-            "department": str(customer["postcode"])[:2],
-        }
-
     def score(self, customer: Mapping) -> float:
         """Churn probability of one customer."""
-        x = self.features(customer)
+        x = customer_features(customer)
         z = self.intercept
         for name, mean, scale, coef in self.numeric:
             z += coef * (x[name] - mean) / scale

@@ -16,12 +16,10 @@ import uuid
 import psutil
 import pytest
 
+from tests.plugins import is_notebook_cell
+
 MARKER = "COURSE_NBVAL_RUN"
 GRACE_SECONDS = 5.0
-
-
-def _is_notebook_cell(item: pytest.Item) -> bool:
-    return type(item).__name__ == "IPyNbCell"
 
 
 def _listening_ports(proc: psutil.Process) -> list[str]:
@@ -32,7 +30,7 @@ def _listening_ports(proc: psutil.Process) -> list[str]:
     return [f"{c.laddr.ip}:{c.laddr.port}" for c in conns if c.status == psutil.CONN_LISTEN]
 
 
-def _marked_processes(token: str) -> list[psutil.Process]:
+def marked_processes(token: str) -> list[psutil.Process]:
     me = os.getpid()
     found = []
     for proc in psutil.process_iter(["pid"]):
@@ -53,12 +51,12 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
     result = yield
-    if not _is_notebook_cell(item) or (nextitem is not None and nextitem.parent is item.parent):
+    if not is_notebook_cell(item) or (nextitem is not None and nextitem.parent is item.parent):
         return result
     # The notebook's kernel has just been shut down: whatever is left is a leak.
     token = item.config._nbval_guard_token
     deadline = time.monotonic() + GRACE_SECONDS
-    leftovers = _marked_processes(token)
+    leftovers = marked_processes(token)
     while leftovers and time.monotonic() < deadline:
         time.sleep(0.2)
         leftovers = [p for p in leftovers if p.is_running() and p.status() != "zombie"]

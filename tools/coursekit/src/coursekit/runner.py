@@ -1,4 +1,4 @@
-"""Run the product's processes locally (API, feature store, Prometheus...) and always
+"""Run the fil rouge's processes locally (API, feature store, Prometheus...) and always
 stop them.
 
 Each process gets its own session, so interrupting a notebook cell does not kill it

@@ -1,0 +1,116 @@
+"""The customer is defined once: strict request model, one definition per feature."""
+
+from datetime import date
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from resilia.data import generate_customers
+from resilia.model import predict_churn_proba
+from resilia.schema import (
+    EXAMPLE_CUSTOMER,
+    FEATURE_COLUMNS,
+    REQUIRED_COLUMNS,
+    Customer,
+    build_features,
+    customer_features,
+)
+from resilia.scoring import FastScorer
+
+
+def test_required_columns_are_the_request_model_fields():
+    assert set(REQUIRED_COLUMNS) == set(Customer.model_fields) - {"customer_id"}
+    assert Customer.model_validate(EXAMPLE_CUSTOMER).customer_id == "C000042"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("postcode", "٦٩٠٠٣"),  # Arabic-Indic digits
+        ("postcode", "６９００３"),  # full-width digits
+        ("postcode", 69003),
+        ("customer_id", "C٠٠٠٠٤٢"),
+        ("birth_date", 0),
+        ("birth_date", "1990-04-12T00:00:00"),
+        ("birth_date", "12/04/1990"),
+        ("birth_date", "1990-02-30"),
+        ("signup_date", 1_693_526_400),
+        ("monthly_fee", "19.9"),
+        ("monthly_fee", True),
+        ("monthly_fee", float("nan")),
+        ("rides_last_month", True),
+        ("rides_last_month", "3"),
+        ("rides_last_month", 3.5),
+        ("support_calls_90d", False),
+        ("late_payments_12m", "1"),
+        ("plan", "Confort"),
+    ],
+)
+def test_loose_values_are_refused(field, value):
+    with pytest.raises(ValidationError) as caught:
+        Customer.model_validate({**EXAMPLE_CUSTOMER, field: value})
+    assert [e["loc"] for e in caught.value.errors()] == [(field,)]
+
+
+def test_whole_fees_and_date_objects_are_accepted():
+    customer = Customer.model_validate(
+        {**EXAMPLE_CUSTOMER, "monthly_fee": 20, "birth_date": date(1990, 4, 12)}
+    )
+    assert customer.monthly_fee == 20.0 and customer.birth_date == date(1990, 4, 12)
+
+
+def test_the_schema_says_it_is_strict():
+    schema = Customer.model_json_schema()
+    assert "strict" in schema["description"].lower()
+    assert schema["properties"]["birth_date"]["format"] == "date"
+
+
+def _random_customers(n, seed):
+    customers = generate_customers(n, seed=seed)
+    records = [
+        Customer.model_validate(
+            {
+                **row,
+                "birth_date": row["birth_date"].date(),
+                "signup_date": row["signup_date"].date(),
+            }
+        ).model_dump()
+        for row in customers[["customer_id", *REQUIRED_COLUMNS]].to_dict("records")
+    ]
+    return customers, records
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_table_and_single_customer_features_agree(seed):
+    customers, records = _random_customers(300, seed)
+    table = build_features(customers)
+    assert list(table.columns) == list(FEATURE_COLUMNS)
+    for i, record in enumerate(records):
+        one = customer_features(record)
+        row = table.iloc[i]
+        assert list(one) == list(FEATURE_COLUMNS)
+        for name in FEATURE_COLUMNS:
+            if isinstance(one[name], float):
+                assert one[name] == pytest.approx(row[name]), (i, name)
+            else:
+                assert one[name] == row[name], (i, name)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_fast_scorer_and_pipeline_agree_on_random_customers(trained, seed):
+    pipeline, _ = trained
+    customers, records = _random_customers(500, seed)
+    scorer = FastScorer.from_pipeline(pipeline)
+    np.testing.assert_allclose(
+        [scorer.score(r) for r in records],
+        predict_churn_proba(pipeline, customers),
+        rtol=1e-9,
+        atol=1e-12,
+    )
+
+
+def test_features_accept_iso_strings_like_the_feature_store_sends():
+    as_json = {**EXAMPLE_CUSTOMER}
+    as_dates = Customer.model_validate(EXAMPLE_CUSTOMER).model_dump()
+    assert customer_features(as_json) == customer_features(as_dates)
