@@ -12,11 +12,12 @@
 # survives a restart. So this script:
 #   1. makes JupyterLab open NOTEBOOK, before anything can fail;
 #   2. clones the repository into ~/work (an existing clone is kept as it is);
-#   3. leaves the image's Python as it found it: what the book needs and the image
-#      lacks goes into a venv in ~/work that sees the image's packages, installed
-#      with the image's own versions as constraints (pip freeze) and never a second
-#      PySpark (the image's comes from SPARK_HOME); a stamp makes the next start
-#      skip the install while nothing changed;
+#   3. leaves the image's Python as it found it: what the book needs
+#      (requirements/kernel.in, and the Makefile's PACKAGES as editable installs) and
+#      the image lacks goes into a venv in ~/work that sees the image's packages,
+#      installed with the image's own versions as constraints (pip freeze), never a
+#      second PySpark (the image's comes from SPARK_HOME); a stamp makes the next
+#      start skip the install while nothing changed;
 #   4. registers that venv as the "python3" kernel, renamed to say so if the
 #      install failed (the log then sits next to the clone).
 # Everything happens inside main, called on the last line: a download cut short
@@ -93,9 +94,16 @@ venv_key() {
     "$python" -c 'import sys; print(sys.version)'
     "$python" -m pip freeze --all 2>/dev/null
     echo "pyspark from image: $(pyspark_version "$python")"
-    cat "$target"/requirements/*.in "$target"/requirements/kernel.txt \
-      "$target"/examples/resilia/pyproject.toml
+    cat "$target"/requirements/*.in "$target"/requirements/kernel.txt
+    for package in $(book_packages "$target"); do
+      cat "$target/$package/pyproject.toml"
+    done
   } | sha256sum | cut -d' ' -f1
+}
+
+# The book's own packages, as the Makefile lists them (PACKAGES := ...).
+book_packages() {
+  sed -n 's/^PACKAGES := //p' "$1/Makefile"
 }
 
 pyspark_version() {
@@ -165,12 +173,11 @@ wanted = dict.fromkeys(n for n in names(requirements / "kernel.in")
 (work / "wanted.txt").write_text("\n".join(wanted) + "\n")
 EOF
   echo "init.sh: PySpark in the image: $(pyspark_version "$python")"
-  local pip=("$python" -m pip --python "$venv/bin/python" install)
-  if ! "${pip[@]}" -c "$work/image.txt" -c "$work/lock.txt" \
-    -r "$work/wanted.txt" -e "$target/examples/resilia"; then
+  local pip=("$python" -m pip --python "$venv/bin/python" install) package
+  for package in $(book_packages "$target"); do pip+=(-e "$target/$package"); done
+  if ! "${pip[@]}" -c "$work/image.txt" -c "$work/lock.txt" -r "$work/wanted.txt"; then
     echo "init.sh: the lock's pins disagree with the image; using the image's alone"
-    "${pip[@]}" -c "$work/image.txt" -r "$work/wanted.txt" \
-      -e "$target/examples/resilia" || return 1
+    "${pip[@]}" -c "$work/image.txt" -r "$work/wanted.txt" || return 1
   fi
   # Nothing new for pip check: the image's own complaints, if any, are not ours.
   "$python" -m pip --python "$venv/bin/python" check >"$work/check-venv.txt" 2>&1

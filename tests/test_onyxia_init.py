@@ -50,7 +50,9 @@ def onyxia_args(notebook=NOTEBOOK):
 def make_origin(parent, kernel_in=None):
     """A bare-ish git repository holding the notebooks, requirements and package."""
     repo = parent / "origin" / "mise-en-production.git"
-    for part in ("notebooks", "requirements", "examples/resilia"):
+    repo.mkdir(parents=True)
+    shutil.copy(ROOT / "Makefile", repo)
+    for part in ("notebooks", "requirements", "examples", "tools/coursekit"):
         shutil.copytree(
             ROOT / part,
             repo / part,
