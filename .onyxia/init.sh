@@ -85,6 +85,11 @@ open_in_jupyterlab() {
   touch "$config"
   sed -i '/# course-book default_url$/d' "$config"
   echo "c.LabApp.default_url = '/lab/tree/$1'  # course-book default_url" >>"$config"
+  # Our "python3" kernel (user folder) wins, even where Python is a venv or conda
+  # (there Jupyter would prefer the environment's folders).
+  local prefer="import os; os.environ.setdefault('JUPYTER_PREFER_ENV_PATH', '0')"
+  sed -i '/# course-book kernels$/d' "$config"
+  echo "$prefer  # course-book kernels" >>"$config"
 }
 
 # The venv's key: what the install depends on. Same key, nothing to do.
