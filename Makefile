@@ -9,7 +9,7 @@ BUILDDIR := _build
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 
 .DEFAULT_GOAL := help
-.PHONY: help html serve test lint notebooks sync lab bench clean lock
+.PHONY: help html serve test lint notebooks sync lab bench clean lock checkpoint
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -55,6 +55,7 @@ sync: $(VENV)/.dev ## Sync each notebook with its jupytext .md twin (the newer o
 
 notebooks: $(VENV)/.dev ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
+	$(BIN)/python -m coursekit.exercises $(NOTEBOOKS)
 
 # Locks: one recipe, universal (every OS) from the oldest Python the book supports, then
 # checked to resolve for each of the others, so no environment gets downgraded. Each
@@ -78,6 +79,10 @@ lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in (Python 3
 	    $(UV_COMPILE) --python-version $(python) requirements/$(lock).txt >/dev/null \
 	    || { echo "requirements/$(lock).txt does not resolve for Python $(python)" >&2; \
 	         exit 1; };))
+
+checkpoint: $(VENV)/.dev ## Put examples/ back as at the start of a chapter (CHAPITRE=docker); your files are kept aside
+	@test -n "$(CHAPITRE)" || { echo "usage: make checkpoint CHAPITRE=<chapitre>" >&2; exit 2; }
+	$(BIN)/python -m coursekit.checkpoint "$(CHAPITRE)"
 
 lab: $(VENV)/.dev ## Open JupyterLab on the notebooks
 	$(BIN)/python -m pip install --quiet -r requirements/lab.txt

@@ -39,6 +39,9 @@ myst_heading_anchors = 3
 # Notebooks are rendered from their stored outputs: the build never runs code.
 nb_execution_mode = "off"
 nb_merge_streams = True
+# Cells tagged hide-cell are the exercises' solutions (coursekit.exercises).
+nb_code_prompt_show = "Voir la solution"
+nb_code_prompt_hide = "Masquer la solution"
 
 # graphviz: a system "dot" when there is one, else the wheel from requirements/site.txt.
 graphviz_dot = (

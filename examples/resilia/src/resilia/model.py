@@ -148,6 +148,24 @@ def load_model(path: str | Path) -> tuple[Pipeline, TrainingReport]:
         raise ModelFileError(f"{path} is an incomplete resilia model bundle") from None
 
 
+# exercise: industrialisation-lift
+def churn_lift(y_true, probability, fraction: float = 0.1) -> float:
+    """Churn rate among the ``fraction`` of customers with the highest scores,
+    divided by the churn rate of the whole base (1.0: no better than chance)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in ]0, 1], got {fraction}")
+    y_true = np.asarray(y_true, dtype=float)
+    base_rate = y_true.mean() if y_true.size else 0.0
+    if base_rate == 0:
+        raise ValueError("no churner in y_true: the lift is undefined")
+    top = max(1, round(fraction * y_true.size))
+    order = np.argsort(-np.asarray(probability, dtype=float), kind="stable")
+    return float(y_true[order[:top]].mean() / base_rate)
+
+
+# end of exercise
+
+
 def predict_churn_proba(pipeline: Pipeline, customers: pd.DataFrame) -> np.ndarray:
     """Churn probability for each customer row."""
     return pipeline.predict_proba(build_features(customers))[:, 1]
