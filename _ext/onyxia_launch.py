@@ -29,7 +29,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import PurePosixPath
+import shutil
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
@@ -152,20 +153,60 @@ def _url(app: Sphinx, docname: str, notebook: str) -> str:
         raise ExtensionError(f"{docname}: {exc}") from exc
 
 
+def student_copy(app: Sphinx, notebook: str) -> str | None:
+    """``notebooks/exercices/<name>.ipynb`` beside ``notebook``, if the book has it."""
+    path = PurePosixPath(notebook)
+    copy = path.parent / app.config.onyxia_exercises_folder / path.name
+    return str(copy) if (Path(app.srcdir) / copy).is_file() else None
+
+
+def targets(app: Sphinx, docname: str, notebook: str) -> list[dict[str, str]]:
+    """What the page offers: the notebook, or its student copy and its solution."""
+    copy = student_copy(app, notebook)
+    if copy is None:
+        return [
+            {
+                "kind": "notebook",
+                "path": notebook,
+                "open": "Ouvrir dans Onyxia",
+                "download": "Télécharger le notebook (.ipynb)",
+            }
+        ]
+    return [
+        {
+            "kind": "exercises",
+            "path": copy,
+            "open": "Ouvrir (exercices)",
+            "download": "Télécharger les exercices (.ipynb)",
+        },
+        {
+            "kind": "solution",
+            "path": notebook,
+            "open": "Ouvrir (corrigé)",
+            "download": "Télécharger le corrigé (.ipynb)",
+        },
+    ]
+
+
 def add_banner(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     notebook = _notebook(app, docname)
     if notebook is None or app.builder.format != "html":
         return
     page = app.builder.get_target_uri(docname)
-    download = relative_uri(page, f"_sources/{notebook}")
-    html = (
-        '<div class="notebook-launch">'
-        f'<a class="notebook-launch-onyxia" href="{_url(app, docname, notebook)}" '
-        'target="_blank" rel="noopener">Ouvrir dans Onyxia</a>'
-        f'<a class="notebook-launch-download" href="{download}" download>'
-        "Télécharger le notebook (.ipynb)</a>"
-        "</div>"
-    )
+    offered = targets(app, docname, notebook)
+    links = [
+        f'<a class="notebook-launch-onyxia" data-notebook="{t["kind"]}" '
+        f'href="{_url(app, docname, t["path"])}" target="_blank" rel="noopener">'
+        f"{t['open']}</a>"
+        for t in offered
+    ]
+    for t in offered:
+        href = relative_uri(page, "_sources/" + t["path"])
+        links.append(
+            f'<a class="notebook-launch-download" data-notebook="{t["kind"]}" '
+            f'href="{href}" download>{t["download"]}</a>'
+        )
+    html = '<div class="notebook-launch">' + "".join(links) + "</div>"
     banner = nodes.raw("", html, format="html")
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is not None and section.children and isinstance(section[0], nodes.title):
@@ -180,16 +221,47 @@ def add_header_button(app: Sphinx, pagename, templatename, context, doctree) -> 
     notebook = _notebook(app, pagename)
     if notebook is None:
         return
-    context["header_buttons"].insert(
-        0,
-        {
+    offered = targets(app, pagename, notebook)
+    if len(offered) == 1:
+        button = {
             "type": "link",
             "url": _url(app, pagename, notebook),
             "tooltip": "Ouvrir dans Onyxia (SSP Cloud)",
             "icon": "_static/onyxia.svg",
             "label": "onyxia-launch-button",
-        },
-    )
+        }
+    else:
+        button = {
+            "type": "group",
+            "tooltip": "Ouvrir dans Onyxia (SSP Cloud)",
+            "icon": "fa-solid fa-rocket",
+            "label": "onyxia-launch-button",
+            "buttons": [
+                {
+                    "type": "link",
+                    "url": _url(app, pagename, t["path"]),
+                    "text": t["open"],
+                    "tooltip": f"{t['open']} dans Onyxia (SSP Cloud)",
+                    "icon": "_static/onyxia.svg",
+                    "label": f"onyxia-launch-{t['kind']}",
+                }
+                for t in offered
+            ],
+        }
+    context["header_buttons"].insert(0, button)
+
+
+def copy_student_copies(app: Sphinx, exception: Exception | None) -> None:
+    """The student copies are not pages: put them where the banner links to them."""
+    if exception is not None or app.builder.format != "html":
+        return
+    for docname in app.env.found_docs:
+        notebook = _notebook(app, docname)
+        copy = student_copy(app, notebook) if notebook else None
+        if copy:
+            target = Path(app.outdir) / "_sources" / copy
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(Path(app.srcdir) / copy, target)
 
 
 def setup(app: Sphinx) -> dict:
@@ -202,7 +274,10 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("onyxia_init_script", ".onyxia/init.sh", "html", str)
     app.add_config_value("onyxia_repository", "", "html", str)
     app.add_config_value("onyxia_ref", "main", "html", str)
+    # Student copies of the notebooks: <notebook folder>/<this>/<name>.ipynb.
+    app.add_config_value("onyxia_exercises_folder", "exercices", "html", str)
     app.connect("doctree-resolved", add_banner)
     # After sphinx-book-theme has prepared its header buttons (priority 501).
     app.connect("html-page-context", add_header_button, priority=502)
+    app.connect("build-finished", copy_student_copies)
     return {"version": "2.0", "parallel_read_safe": True, "parallel_write_safe": True}

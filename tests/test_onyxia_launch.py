@@ -50,14 +50,17 @@ def page(app, name):
     return BeautifulSoup(html, "html.parser")
 
 
-def banner_link(app, name):
-    link = page(app, name).select_one(".notebook-launch a.notebook-launch-onyxia")
-    assert link is not None and link.get_text() == "Ouvrir dans Onyxia"
+def banner_link(app, name, kind="notebook"):
+    selector = f'.notebook-launch a.notebook-launch-onyxia[data-notebook="{kind}"]'
+    link = page(app, name).select_one(selector)
+    assert link is not None
     return link["href"]
 
 
 def test_default_chart_link_reads_as_meant(site):
-    launch = parse_launch_url(banner_link(site, "plain"))
+    link = page(site, "spark").select_one("a.notebook-launch-onyxia")
+    assert link.get_text() == "Ouvrir dans Onyxia"
+    launch = parse_launch_url(banner_link(site, "plain", "solution"))
     assert (launch.catalog, launch.chart) == ("ide", "jupyter-python")
     # Plain route parameters: no guillemets, no version pin by default.
     assert launch.params == {"autoLaunch": "true", "name": "plain"}
@@ -68,6 +71,38 @@ def test_default_chart_link_reads_as_meant(site):
         "example/book",
     ]
     assert len(launch.helm_values) == 2
+
+
+def test_a_notebook_with_a_student_copy_offers_exercises_and_solution(site):
+    html = page(site, "plain")
+    opened = {
+        a["data-notebook"]: (a.get_text(), parse_launch_url(a["href"]))
+        for a in html.select(".notebook-launch a.notebook-launch-onyxia")
+    }
+    assert opened.keys() == {"exercises", "solution"}
+    assert opened["exercises"][0] == "Ouvrir (exercices)"
+    assert opened["solution"][0] == "Ouvrir (corrigé)"
+    args = {
+        kind: launch.value("init.personalInitArgs").split()[0]
+        for kind, (_, launch) in opened.items()
+    }
+    assert args == {
+        "exercises": "notebooks/exercices/plain.ipynb",
+        "solution": "notebooks/plain.ipynb",
+    }
+    outdir = Path(site.outdir) / "notebooks"
+    for a in html.select(".notebook-launch a.notebook-launch-download"):
+        source = SITE / args[a["data-notebook"]]
+        assert (outdir / a["href"]).resolve().read_bytes() == source.read_bytes()
+    # The header offers both, in one menu.
+    header = [
+        a["href"]
+        for a in html.select(".dropdown-onyxia-launch-button a")
+        if "datalab.sspcloud.fr" in a["href"]
+    ]
+    assert sorted(header) == sorted(
+        a["href"] for a in html.select(".notebook-launch a.notebook-launch-onyxia")
+    )
 
 
 def test_notebook_metadata_picks_chart_and_helm_values(site):
@@ -95,7 +130,7 @@ def test_pages_not_built_from_notebooks_have_no_button(site):
 
 def test_a_pinned_version_is_a_plain_parameter(tmp_path):
     app = build(tmp_path, onyxia_chart_versions={"jupyter-python": "2.5.2"})
-    launch = parse_launch_url(banner_link(app, "plain"))
+    launch = parse_launch_url(banner_link(app, "plain", "solution"))
     assert launch.params["version"] == "2.5.2"
 
 
