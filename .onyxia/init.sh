@@ -99,7 +99,7 @@ venv_key() {
     "$python" -c 'import sys; print(sys.version)'
     "$python" -m pip freeze --all 2>/dev/null
     echo "pyspark from image: $(pyspark_version "$python")"
-    cat "$target"/requirements/*.in "$target"/requirements/kernel.txt
+    cat "$target"/requirements/*.in
     for package in $(book_packages "$target"); do
       cat "$target/$package/pyproject.toml"
     done
@@ -142,9 +142,10 @@ print(f"import site; list(map(site.addsitedir, {site.getsitepackages()!r}))")' \
   work=$(mktemp -d) || return 1
   "$python" -m pip freeze --all >"$work/freeze.txt" || return 1
   "$python" -m pip check >"$work/check-image.txt" 2>&1
-  # image.txt: the image's versions, as constraints (pip installs only what lacks);
-  # lock.txt: our lock's pins for what the image lacks; wanted.txt: the notebooks'
-  # direct requirements, without PySpark (it comes with the image, never from pip).
+  # image.txt: the image's versions, as constraints (pip installs only what lacks;
+  # our lock's pins do not apply: kubernetes' needs a python-dateutil newer than the
+  # one botocore accepts, for one); wanted.txt: the notebooks' direct requirements,
+  # without PySpark (it comes with the image, never from pip).
   "$python" - "$work" "$target/requirements" <<'EOF' || return 1
 import re
 import sys
@@ -158,10 +159,6 @@ def norm(name):
 pinned = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==[^ ;@]+")
 image = [line for line in (work / "freeze.txt").read_text().splitlines()
          if pinned.match(line) and " @ " not in line]
-have = {norm(pinned.match(line).group(1)) for line in image}
-lock = [line.split("#")[0].rstrip() for line in
-        (requirements / "kernel.txt").read_text().splitlines()
-        if pinned.match(line) and norm(pinned.match(line).group(1)) not in have]
 
 def names(path):
     for line in path.read_text().splitlines():
@@ -174,16 +171,12 @@ def names(path):
 wanted = dict.fromkeys(n for n in names(requirements / "kernel.in")
                        if norm(n) != "pyspark")
 (work / "image.txt").write_text("\n".join(image) + "\n")
-(work / "lock.txt").write_text("\n".join(lock) + "\n")
 (work / "wanted.txt").write_text("\n".join(wanted) + "\n")
 EOF
   echo "init.sh: PySpark in the image: $(pyspark_version "$python")"
   local pip=("$python" -m pip --python "$venv/bin/python" install) package
   for package in $(book_packages "$target"); do pip+=(-e "$target/$package"); done
-  if ! "${pip[@]}" -c "$work/image.txt" -c "$work/lock.txt" -r "$work/wanted.txt"; then
-    echo "init.sh: the lock's pins disagree with the image; using the image's alone"
-    "${pip[@]}" -c "$work/image.txt" -r "$work/wanted.txt" || return 1
-  fi
+  "${pip[@]}" -c "$work/image.txt" -r "$work/wanted.txt" || return 1
   # Nothing new for pip check: the image's own complaints, if any, are not ours.
   "$python" -m pip --python "$venv/bin/python" check >"$work/check-venv.txt" 2>&1
   if grep -vxF -f "$work/check-image.txt" "$work/check-venv.txt" \
