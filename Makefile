@@ -21,16 +21,16 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Stamps record which pinned set is installed; they are redone when it changes.
-$(VENV)/.site: requirements/site.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements/site.txt
+$(VENV)/.site: requirements/site.txt _ext/pyproject.toml $(wildcard _ext/*.py) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements/site.txt -e _ext
 	@touch $@
 
 # The book's own Python packages, installed editable: the fil rouge, its Spark job and
 # the course kit (process runner, tool policy) that notebooks and tests import.
 PACKAGES := examples/resilia examples/spark tools/coursekit
 
-$(VENV)/.dev: requirements/dev.txt $(PACKAGES:%=%/pyproject.toml) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -r requirements/dev.txt $(PACKAGES:%=-e %)
+$(VENV)/.dev: requirements/dev.txt $(PACKAGES:%=%/pyproject.toml) _ext/pyproject.toml $(wildcard _ext/*.py) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements/dev.txt $(PACKAGES:%=-e %) -e _ext
 	@touch $@ $(VENV)/.site
 
 html: $(VENV)/.site ## Build the site into _build/html (stored outputs, nothing executed)

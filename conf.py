@@ -5,8 +5,7 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).parent
-sys.path.insert(0, str(ROOT / "_ext"))
+# The extensions of _ext/ are a package that `make` installs (no sys.path edits).
 
 project = "Mise en production des projets data"
 author = "Équipe pédagogique du Master 2 IMSD"

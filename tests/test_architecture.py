@@ -6,11 +6,14 @@
 - the core imports and runs without the serving extra installed.
 """
 
+import re
 import subprocess
 import sys
 
 import grimp
 import pytest
+
+from tests.helpers import ROOT
 
 PACKAGES = ("resilia", "resilia_spark", "coursekit")
 CORE = {
@@ -92,3 +95,25 @@ raise SystemExit(main(["settings", "--env", "prod"]))
     )
     assert result.returncode == 0, result.stderr
     assert '"environment": "prod"' in result.stdout
+
+
+def test_nothing_edits_sys_path():
+    # Packages are installed (make); nothing reaches code by editing the import path.
+    files = subprocess.run(
+        ["git", "ls-files", "*.py", "*.md", "*.ipynb", "*.cfg", "*.toml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    pattern = re.compile(r"sys\.path\.(insert|append|extend)|sys\.path\s*[+=\[]")
+    edits = [
+        f"{name}:{number}"
+        for name in files
+        if name != "tests/test_architecture.py"
+        for number, line in enumerate(
+            (ROOT / name).read_text(encoding="utf-8").splitlines(), start=1
+        )
+        if pattern.search(line)
+    ]
+    assert not edits, f"sys.path edited in {edits}"

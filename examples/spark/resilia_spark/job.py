@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from resilia.data import generate_customers
-from resilia.model import CHURN_THRESHOLD
+from resilia.model import CHURN_THRESHOLD, WATCH_THRESHOLD
 from resilia.schema import (
     CATEGORICAL_FEATURES,
     CUSTOMER_TABLE,
@@ -148,6 +148,23 @@ def department_summary(scored):
         )
         .orderBy("department")
     )
+
+
+# exercise: spark-risk-bands
+def with_risk_band(scored):
+    """``scored`` plus ``risk_band``: resilia.model's bands, as a Spark expression."""
+    from pyspark.sql import functions as F
+
+    probability = F.col("churn_probability")
+    band = (
+        F.when(probability >= CHURN_THRESHOLD, "high")
+        .when(probability >= WATCH_THRESHOLD, "medium")
+        .otherwise("low")
+    )
+    return scored.withColumn("risk_band", band)
+
+
+# end of exercise
 
 
 def region_summary(scored, regions):
