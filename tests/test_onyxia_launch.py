@@ -4,13 +4,12 @@ Links are decoded with a transcription of the launcher's own parser
 (tests/onyxia_launcher.py), so a link passes only if Onyxia reads it as meant.
 """
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import onyxia_launch
 import pytest
 from bs4 import BeautifulSoup
 from sphinx.errors import ExtensionError, SphinxError
@@ -21,12 +20,6 @@ from tests.onyxia_launcher import LauncherError, parse_launch_url
 
 SITE = Path(__file__).parent / "fixtures" / "onyxia-site"
 INIT = "https://raw.githubusercontent.com/example/book/v1/.onyxia/init.sh"
-EXTENSION = ROOT / "_ext" / "onyxia_launch.py"
-_spec = importlib.util.spec_from_file_location("onyxia_launch", EXTENSION)
-onyxia_launch = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(onyxia_launch)
-# Sphinx imports extensions by name; the book's conf.py finds it on its own path.
-sys.modules.setdefault("onyxia_launch", onyxia_launch)
 
 
 def build(tmp_path, **overrides):
