@@ -9,7 +9,7 @@ BUILDDIR := _build
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 
 .DEFAULT_GOAL := help
-.PHONY: help html serve test lint notebooks sync lab bench clean lock checkpoint
+.PHONY: help html serve test lint notebooks sync lab bench clean lock checkpoint linkcheck
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -37,6 +37,9 @@ html: $(VENV)/.site ## Build the site into _build/html (stored outputs, nothing 
 	$(BIN)/sphinx-build -b html $(SPHINXOPTS) . $(BUILDDIR)/html
 	@echo "Site: $(BUILDDIR)/html/index.html"
 
+linkcheck: $(VENV)/.site ## Check the external links (needs internet; weekly workflow links.yml)
+	$(BIN)/sphinx-build -b linkcheck $(SPHINXOPTS) . $(BUILDDIR)/linkcheck
+
 serve: $(VENV)/.site ## Live preview on http://127.0.0.1:8000 (rebuilds on save)
 	$(BIN)/sphinx-autobuild -b html $(SPHINXOPTS) --host 127.0.0.1 --port 8000 \
 		--watch _ext --watch examples . $(BUILDDIR)/html
@@ -45,7 +48,14 @@ lint: $(VENV)/.dev ## ruff on the code, the tests and the notebooks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(VENV)/.dev ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
+# axe-core (accessibility rules) from npm, pinned by tests/axe/package-lock.json; the
+# browser tests inject it into Debian's Chromium.
+AXE := tests/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/axe/package.json tests/axe/package-lock.json
+	npm ci --prefix tests/axe --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test: $(VENV)/.dev $(AXE) ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
 	$(MAKE) html
 	$(BIN)/python -m pytest

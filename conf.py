@@ -22,6 +22,8 @@ extensions = [
     "sphinx_copybutton",
     "sphinx.ext.graphviz",
     "onyxia_launch",
+    "site_ui",
+    "provenance",
 ]
 
 # Only these sources are part of the book; jupytext's .md twins of the notebooks,
@@ -56,9 +58,20 @@ graphviz_output_format = "svg"
 html_theme = "sphinx_book_theme"
 html_title = "Mise en production des projets data"
 html_static_path = ["_static"]
+templates_path = ["_templates"]
 html_css_files = ["custom.css"]
+# site.js: fixes to the theme's behaviour, documented in the file.
+html_js_files = [("site.js", {"defer": "defer"})]
+html_favicon = "_static/favicon.svg"
 html_last_updated_fmt = None
+# "auto" follows the reader's light/dark preference; the theme's default ("") logs
+# "Got invalid theme mode" on every first visit.
+html_context = {"default_mode": "auto"}
 html_theme_options = {
+    "search_bar_text": "Rechercher dans le livre…",
+    "toc_title": "Sur cette page",
+    # Build time, commit and notebook versions (_ext/provenance.py).
+    "footer_content_items": ["author.html", "copyright.html", "provenance.html"],
     "repository_url": f"https://github.com/{repository}",
     "repository_branch": repository_ref,
     "use_repository_button": True,
@@ -69,6 +82,11 @@ html_theme_options = {
     "show_toc_level": 2,
     "home_page_in_toc": True,
 }
+
+# `make linkcheck` (weekly workflow links.yml): the Onyxia launcher links need a login.
+linkcheck_ignore = [r"https://datalab\.sspcloud\.fr/launcher/"]
+linkcheck_timeout = 30
+linkcheck_retries = 2
 
 # Onyxia (SSP Cloud) launcher, see _ext/onyxia_launch.py: its defaults are the book's
 # (datalab.sspcloud.fr, catalogue "ide", chart jupyter-python, .onyxia/init.sh); a

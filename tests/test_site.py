@@ -1,15 +1,24 @@
-"""Checks on the site built by `make html` (make test builds it first)."""
+"""Checks on the site built by `make html` (brought up to date first: never stale)."""
 
-from urllib.parse import urlsplit
+import json
+import re
+import subprocess
+from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
 
+from tests.browser import ENGLISH, built_site, pages
 from tests.helpers import CHAPTERS, NOTEBOOKS, ROOT, SITE
 from tests.onyxia_launcher import parse_launch_url
 
 LAUNCHER = "https://datalab.sspcloud.fr/launcher/ide/"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_site():
+    built_site()
 
 
 def page(relative):
@@ -103,3 +112,105 @@ def test_pages_link_nothing_outside_the_site_for_images():
             "img"
         ):
             assert not img["src"].startswith(("http://", "https://")), f"{html_file}: {img['src']}"
+
+
+def _built_pages():
+    skipped = {"_static", "_sources"}
+    return [p for p in SITE.rglob("*.html") if not skipped & set(p.parts)]
+
+
+def test_internal_links_and_anchors_resolve():
+    """Every link inside the site reaches a file, and its #anchor an id on that page."""
+    ids = {}
+    broken = []
+    for html_file in _built_pages():
+        soup = page(html_file.relative_to(SITE))
+        for tag in soup.select("a[href], link[href], img[src], script[src]"):
+            url = tag.get("href") or tag.get("src")
+            parts = urlsplit(url)
+            if parts.scheme or parts.netloc:
+                continue
+            target = html_file
+            if parts.path:
+                target = (html_file.parent / unquote(parts.path)).resolve()
+            if not target.is_file():
+                broken.append(f"{html_file.relative_to(SITE)}: {url} (no such file)")
+                continue
+            if parts.fragment and target.suffix == ".html":
+                if target not in ids:
+                    anchors = page(target.relative_to(SITE)).select("[id]")
+                    ids[target] = {tag["id"] for tag in anchors}
+                if unquote(parts.fragment) not in ids[target]:
+                    broken.append(f"{html_file.relative_to(SITE)}: {url} (no anchor)")
+    assert not broken, "\n".join(broken)
+
+
+def test_every_page_says_when_and_from_which_commit_it_was_built():
+    git = ["git", "rev-parse", "HEAD"]
+    head = subprocess.run(git, cwd=ROOT, capture_output=True, text=True, check=True)
+    head = head.stdout.strip()
+    for relative in pages():
+        provenance = page(relative).select_one("footer .provenance")
+        assert provenance is not None, f"{relative}: no provenance in the footer"
+        assert provenance.select_one("time[datetime]") is not None, relative
+        assert head[:12] in provenance.get_text(), f"{relative}: not built from {head}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_pages_give_the_versions_recorded_in_the_notebook(notebook):
+    metadata = json.loads(notebook.read_text(encoding="utf-8"))["metadata"]
+    footer = page(f"notebooks/{notebook.stem}.html").select_one(".provenance")
+    text = footer.get_text(" ")
+    recorded = metadata.get("provenance", {})
+    python = recorded.get("python") or metadata["language_info"]["version"]
+    assert f"Python {python}" in text
+    for name, version in recorded.get("packages", {}).items():
+        assert f"{name}\xa0{version}" in text, f"{name} {version} missing from the page"
+    if not recorded.get("packages"):
+        assert "versions des paquets non enregistrées" in text
+
+
+def test_images_have_a_text_alternative_that_is_not_a_file_name():
+    for relative in pages():
+        for img in page(relative).find_all("img"):
+            alt = img.get("alt")
+            assert alt is not None, f"{relative}: {img['src']} has no alt attribute"
+            file_name = r"^\S+\.(png|svg|jpe?g|gif)$|_images/|jupyter_execute"
+            assert not re.search(file_name, alt), f"{relative}: alt={alt!r}"
+            if "graphviz" in img.get("class", []):
+                assert alt.startswith("Schéma") or len(alt) > 20, relative
+
+
+def test_every_label_and_tooltip_is_french():
+    for relative in pages():
+        soup = page(relative)
+        attributes = ("title", "aria-label", "placeholder", "alt", "data-tooltip")
+        for tag in soup.select(", ".join(f"[{name}]" for name in attributes)):
+            for attribute in attributes:
+                value = tag.get(attribute)
+                if value and ENGLISH.search(value):
+                    pytest.fail(f"{relative}: {tag.name} {attribute}={value!r}")
+        for control in soup.select("button, a.btn, .prev-next-area a, kbd"):
+            text = control.get_text(" ", strip=True)
+            assert not ENGLISH.search(text), f"{relative}: {control.name} says {text!r}"
+
+
+def test_external_links_are_checked_by_a_scheduled_workflow():
+    import yaml
+
+    links = ROOT / ".github" / "workflows" / "links.yml"
+    workflow = yaml.safe_load(links.read_text())
+    triggers = workflow[True]  # YAML reads the key `on` as True
+    assert triggers["schedule"][0]["cron"]
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
+    assert any(step.get("run") == "make linkcheck" for step in steps)
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-b linkcheck" in makefile
+
+
+def test_every_extension_module_is_packaged():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "_ext" / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["py-modules"])
+    assert listed == {path.stem for path in (ROOT / "_ext").glob("*.py")}
