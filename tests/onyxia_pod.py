@@ -294,6 +294,10 @@ def ensure(log) -> Pod:
     assert sudo is not None
     root = CACHE / "onyxia-pod" / cache_key() / "root"
     if not (root.parent / "complete").is_file():
+        # Roots built by another recipe are stale: about 2 GB each.
+        for other in root.parent.parent.glob("*"):
+            if other != root.parent:
+                remove(other, sudo)
         root.parent.mkdir(parents=True, exist_ok=True)
         for stale in root.parent.glob("building-*"):
             remove(stale, sudo)

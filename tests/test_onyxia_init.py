@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import onyxia_launch
 import pytest
 
 from tests.helpers import ROOT
 from tests.onyxia_launcher import parse_launch_url
-from tests.test_onyxia_launch import onyxia_launch
 
 SCRIPT = ROOT / ".onyxia" / "init.sh"
 NOTEBOOK = "notebooks/industrialisation.ipynb"
