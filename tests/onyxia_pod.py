@@ -136,19 +136,27 @@ class Pod:
         timeout: float = 1800,
         check: bool = False,
         background: bool = False,
+        offline: bool = False,
     ):
-        """``command`` (bash) inside the pod, as onyxia with the image's environment."""
+        """``command`` (bash) inside the pod, as onyxia with the image's environment.
+
+        ``offline``: in a network namespace of its own, with only a loopback: what
+        runs there neither reaches the network nor meets this machine's other ports.
+        """
         environment = {**self.environment(image), **(env or {})}
         assignments = " ".join(f"{k}={shlex.quote(v)}" for k, v in environment.items())
         userspec = f"--userspec={UID}:{GID}" if user else ""
         inner = f"cd {shlex.quote(cwd)} && exec {command}" if user else command
         script = (
-            f"mount -t proc proc {self.root}/proc && "
+            ("ip link set lo up && " if offline else "")
+            + f"mount -t proc proc {self.root}/proc && "
             f"mount --rbind /dev {self.root}/dev && "
             f"exec chroot {userspec} {self.root} "
             f"/usr/bin/env -i {assignments} /bin/bash -c {shlex.quote(inner)}"
         )
         argv = [*self.sudo, "unshare", "--mount", "--propagation", "private", "--fork"]
+        if offline:
+            argv.insert(len(self.sudo) + 1, "--net")
         argv += ["/bin/sh", "-c", script]
         if background:
             return subprocess.Popen(

@@ -242,6 +242,7 @@ def test_the_notebook_executes_in_the_pod(pod, service):
         f"--ExecutePreprocessor.timeout=900 {service.notebook}",
         service.image,
         cwd=clone,
+        offline=True,  # notebooks need no network; this machine's ports stay apart
     )
     print(f"{service.notebook} in the pod: {time.monotonic() - began:.0f} s")
     assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
