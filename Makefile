@@ -27,7 +27,7 @@ $(VENV)/.site: requirements/site.txt _ext/pyproject.toml $(wildcard _ext/*.py) |
 
 # The book's own Python packages, installed editable: the fil rouge, its Spark job and
 # the course kit (process runner, tool policy) that notebooks and tests import.
-PACKAGES := examples/resilia examples/spark tools/coursekit
+PACKAGES := examples/resilia examples/spark examples/observabilite tools/coursekit
 
 $(VENV)/.dev: requirements/dev.txt $(PACKAGES:%=%/pyproject.toml) _ext/pyproject.toml $(wildcard _ext/*.py) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt $(PACKAGES:%=-e %) -e _ext
@@ -100,8 +100,9 @@ lab: $(VENV)/.dev ## Open JupyterLab on the notebooks
 
 bench: ## Load-test the API with and without instrumentation (locust, in .venv-bench)
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
-	.venv-bench/bin/python -m pip install --quiet -r requirements/bench.txt -e 'examples/resilia[api]'
-	.venv-bench/bin/python examples/observabilite/bench.py $(BENCH_ARGS)
+	.venv-bench/bin/python -m pip install --quiet -r requirements/bench.txt \
+		-e tools/coursekit -e 'examples/resilia[api]' -e examples/observabilite
+	.venv-bench/bin/python -m resilia_observabilite.bench $(BENCH_ARGS)
 
 clean: ## Remove the built site and caches (keeps .venv)
 	rm -rf $(BUILDDIR) .pytest_cache .ruff_cache

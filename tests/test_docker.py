@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from coursekit.policy import require_tools, unavailable
-from resilia.api import EXAMPLE_CUSTOMER
+from resilia.schema import EXAMPLE_CUSTOMER
 from tests.helpers import ROOT
 
 EXAMPLES = ROOT / "examples" / "docker"

@@ -1,17 +1,28 @@
 import json
+import logging
+import re
+from datetime import date, timedelta
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
-from resilia.api import EXAMPLE_CUSTOMER, create_app
-from resilia.feature_store import create_feature_store
+from coursekit.runner import free_port
+from resilia.config import load_settings
+from resilia.schema import EXAMPLE_CUSTOMER
+from resilia.serving.app import create_app
+from resilia.serving.feature_store import create_feature_store
 
 VALID = EXAMPLE_CUSTOMER
 
 
 @pytest.fixture
-def client(dev_settings, trained):
-    with TestClient(create_app(dev_settings, *trained)) as client:
+def client(trained):
+    """The API, with its feature store URL on a port where nothing listens."""
+    store = f"http://127.0.0.1:{free_port()}"
+    settings = load_settings("dev", environ={}, overrides={"feature_store": {"url": store}})
+    with TestClient(create_app(settings, *trained)) as client:
         yield client
 
 
@@ -25,9 +36,20 @@ def test_predict_returns_a_probability(client):
     assert response.headers["X-Request-ID"]
 
 
-def test_request_id_is_propagated(client):
-    response = client.post("/predict", json=VALID, headers={"X-Request-ID": "abc-123"})
-    assert response.headers["X-Request-ID"] == "abc-123"
+def test_a_hex_request_id_is_propagated(client):
+    request_id = "0af7651916cd43dd8448eb211c80319c"
+    response = client.post("/predict", json=VALID, headers={"X-Request-ID": request_id})
+    assert response.headers["X-Request-ID"] == request_id
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    [b"jane.doe@example.org", b"\xe9t\xe9-2026-0001", b"a" * 65, b"ab\tcd-ef01"],
+)
+def test_any_other_request_id_is_replaced(client, request_id):
+    response = client.post("/predict", json=VALID, headers={"X-Request-ID": request_id})
+    assert response.status_code == 200
+    assert response.headers["X-Request-ID"].encode() != request_id
 
 
 @pytest.mark.parametrize(
@@ -74,17 +96,84 @@ def test_service_survives_bad_input(client):
     assert client.post("/predict", json=VALID).status_code == 200
 
 
-def test_liveness_and_readiness_without_feature_store(client):
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_json_is_a_415(client, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/predict", content=json.dumps(VALID), headers=headers)
+    assert response.status_code == 415
+    assert response.json() == {"detail": "the body must be application/json"}
+
+
+def test_a_big_body_is_a_413_before_being_parsed(client, dev_settings):
+    big = b'{"plan": "' + b"x" * (dev_settings.api.max_body_bytes + 1) + b'"}'
+    headers = {"content-type": "application/json"}
+    response = client.post("/predict", content=big, headers=headers)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "the body is too large"}
+
+    def chunks():  # no Content-Length: the limit is enforced while reading
+        for _ in range(64):
+            yield b" " * 1024
+
+    response = client.post("/predict", content=chunks(), headers=headers)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "the body is too large"}
+
+    def small():  # a chunked body within the limit reaches the application whole
+        yield json.dumps(VALID)[:20].encode()
+        yield json.dumps(VALID)[20:].encode()
+
+    assert client.post("/predict", content=small(), headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"plan": "\xff\xfe"}', "the body is not valid UTF-8"),
+        (b"[" * 5000 + b"]" * 5000, "the JSON body is nested too deeply"),
+    ],
+)
+def test_unparsable_bodies_are_a_400_with_the_reason(client, body, reason):
+    headers = {"content-type": "application/json"}
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json() == {"detail": reason}
+
+
+def test_no_redirect_built_from_the_host_header(client):
+    response = client.post(
+        "/predict/",
+        json=VALID,
+        headers={"Host": "evil.example"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 404
+    assert "location" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "customer_id",
+    ["C000042%0A", "%0A", "C000%0042", "C000042%09", "C000042%3Fx", "C000042%23zzz",
+     "%D9%A6%D9%A9%D9%A0%D9%A0%D9%A3%D9%A1", "c000042", "C0000420"],
+)  # fmt: skip
+def test_customer_id_is_validated_before_any_call(client, customer_id):
+    response = client.get(f"/customers/{customer_id}/churn")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "customer_id"
+
+
+def test_readiness_without_feature_store_is_degraded_not_down(client):
     assert client.get("/health/live").json() == {"status": "alive"}
     ready = client.get("/health/ready")
-    assert ready.status_code == 503
-    assert ready.json()["detail"]["feature_store"] == "down"
-
-
-def test_known_customer_without_feature_store_is_a_503(client):
-    response = client.get("/customers/C000001/churn")
-    assert response.status_code == 503
-    assert response.json()["detail"] == "feature store unavailable"
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["feature_store"] == "down"
+    # Only the endpoint that needs the store fails, and says when to retry.
+    assert client.post("/predict", json=VALID).status_code == 200
+    known = client.get("/customers/C000001/churn")
+    assert known.status_code == 503
+    assert known.json()["detail"] == "feature store unavailable"
+    assert known.headers["Retry-After"] == "1"
 
 
 def test_metrics_expose_red_and_model_series(client):
@@ -97,20 +186,36 @@ def test_metrics_expose_red_and_model_series(client):
     assert "resilia_predictions_total{risk_band=" in text
     assert "resilia_churn_probability_count 1.0" in text
     assert 'resilia_model_info{environment="dev"' in text
+    assert 'http_requests_shed_total{reason="overloaded"} 0.0' in text
 
 
-def test_openapi_schema_documents_the_contract(client):
+def test_openapi_schema_documents_every_status(client):
     schema = client.get("/openapi.json").json()
-    assert {"/predict", "/customers/{customer_id}/churn", "/health/live", "/health/ready"} <= set(
-        schema["paths"]
-    )
+    paths = schema["paths"]
+    assert {
+        "/predict",
+        "/customers/{customer_id}/churn",
+        "/health/live",
+        "/health/ready",
+    } <= set(paths)
     customer = schema["components"]["schemas"]["Customer"]
-    assert customer["properties"]["postcode"]["pattern"] == "^[0-9]{5}$"
+    assert customer["properties"]["postcode"]["pattern"] == r"^[0-9]{5}$"
+    assert set(paths["/predict"]["post"]["responses"]) >= {
+        "200",
+        "400",
+        "413",
+        "415",
+        "422",
+        "500",
+        "503",
+    }
+    known = paths["/customers/{customer_id}/churn"]["get"]["responses"]
+    assert set(known) >= {"200", "404", "422", "500", "502", "503"}
+    problem = known["422"]["content"]["application/json"]["schema"]["$ref"]
+    assert problem.endswith("/ValidationProblem")
 
 
 def test_uninstrumented_app_serves_without_metrics(trained):
-    from resilia.config import load_settings
-
     settings = load_settings("dev", environ={"RESILIA_API__INSTRUMENTED": "false"})
     with TestClient(create_app(settings, *trained)) as client:
         assert client.post("/predict", json=VALID).status_code == 200
@@ -121,34 +226,83 @@ def test_feature_store_serves_only_model_columns(dev_settings):
     with TestClient(create_feature_store(dev_settings)) as client:
         record = client.get("/customers/C000001").json()
         assert "email" not in record and "last_name" not in record
-        assert client.get("/customers/C999999").status_code == 404
+        missing = client.get("/customers/C999999")
+        assert missing.status_code == 404 and "C999999" not in missing.text
+        assert client.get("/customers/C000001%0A").status_code == 422
         assert client.get("/health/ready").json()["customers"] == dev_settings.data.n_customers
+        text = client.get("/metrics").text
     # What the feature store returns is a valid API request body.
-    json.dumps(record)
     assert set(record) == set(VALID)
+    # The store serves records: it has no model series to export.
+    assert "resilia_predictions_total" not in text and "http_requests_total{" in text
 
 
-def test_unhandled_error_is_a_500_with_request_id_and_the_service_goes_on():
-    import logging
+def test_unhandled_error_is_a_500_with_request_id_and_the_service_goes_on(dev_settings):
+    from resilia.serving import common
+    from resilia.serving.telemetry import Telemetry
 
-    from fastapi import FastAPI
-
-    from resilia.metrics import Metrics
-    from resilia.service import install_observability
-
-    app, metrics = FastAPI(), Metrics()
-    install_observability(
-        app, metrics=metrics, logger=logging.getLogger("resilia.test"), tracer_provider=None
-    )
+    app = FastAPI()
+    common.install(app, Telemetry.for_service(dev_settings, "test", "test"))
 
     @app.get("/boom")
     def boom():
-        raise RuntimeError("bug")
+        raise RuntimeError("bug with jane.doe@example.org")
 
+    request_id = "0123456789abcdef"
     with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/boom", headers={"X-Request-ID": "r-500"})
+        response = client.get("/boom", headers={"X-Request-ID": request_id})
         assert response.status_code == 500
-        assert response.json() == {"detail": "internal error", "request_id": "r-500"}
+        assert response.json() == {"detail": "internal error", "request_id": request_id}
         assert client.get("/health/live").status_code == 200
         text = client.get("/metrics").text
     assert 'http_requests_total{method="GET",route="/boom",status="500"} 1.0' in text
+    logging.getLogger("resilia").handlers.clear()
+
+
+def test_date_patterns_of_the_schema_match_the_validators():
+    """JSON Schema has no date bounds: the schema states them as patterns."""
+    from resilia.schema import BIRTH_DATE_PATTERN, SIGNUP_DATE_PATTERN, Customer
+
+    day, disagreements = date(1900, 1, 1), []
+    while day < date(2031, 1, 1):
+        for field, pattern in (
+            ("birth_date", BIRTH_DATE_PATTERN),
+            ("signup_date", SIGNUP_DATE_PATTERN),
+        ):
+            try:
+                Customer.model_validate({**VALID, field: day.isoformat()})
+                accepted = True
+            except ValidationError:
+                accepted = False
+            if accepted != bool(re.fullmatch(pattern, day.isoformat())):
+                disagreements.append((field, day))
+        day += timedelta(days=1)
+    assert disagreements == []
+
+
+def test_json_numbers_that_are_whole_count_as_integers(client):
+    response = client.post("/predict", json={**VALID, "rides_last_month": 3.0})
+    assert response.status_code == 200
+    assert client.post("/predict", json={**VALID, "rides_last_month": 3.5}).status_code == 422
+
+
+def test_exported_spans_keep_only_safe_attributes(trained):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from resilia.serving.tracing import SAFE_ATTRIBUTES
+
+    exporter = InMemorySpanExporter()
+    store = f"http://127.0.0.1:{free_port()}"
+    settings = load_settings("dev", environ={}, overrides={"feature_store": {"url": store}})
+    app = create_app(settings, *trained, span_exporter=exporter)
+    personal = {"User-Agent": "jane.doe@example.org"}
+    with TestClient(app) as client:
+        client.post("/predict?email=jane.doe@example.org", json=VALID, headers=personal)
+        client.get("/customers/C000042/churn?name=jane", headers=personal)
+    spans = exporter.get_finished_spans()  # the lifespan's end flushed them
+    assert {s.name for s in spans} >= {"score", "fetch_features", "POST /predict"}
+    for span in spans:
+        assert "jane" not in json.dumps(dict(span.attributes)) + span.name
+        assert "C000042" not in json.dumps(dict(span.attributes)) + span.name
+        unsafe = {k for k in span.attributes if not k.startswith("resilia.")}
+        assert unsafe <= SAFE_ATTRIBUTES

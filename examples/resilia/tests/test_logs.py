@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from resilia.config import load_settings
-from resilia.logs import REQUEST_ID, configure_logging, mask_text
+from resilia.serving.logs import REQUEST_ID, configure_logging, mask_text
 
 
 @pytest.fixture

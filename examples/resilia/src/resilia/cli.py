@@ -1,4 +1,8 @@
-"""Command line: ``resilia generate|settings|train|predict``."""
+"""Command line: ``resilia generate|settings|train|predict|serve|feature-store``.
+
+The two services are imported only by their commands: the rest works without the
+``api`` extra.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from resilia.model import (
     save_model,
     train_from_settings,
 )
+from resilia.schema import REQUIRED_COLUMNS
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -38,40 +43,69 @@ def _train(args: argparse.Namespace) -> None:
     print(json.dumps({**report.to_dict(), "model": str(output)}))
 
 
+def _read_customers(path: Path) -> pd.DataFrame:
+    try:
+        customers = pd.read_csv(path, dtype={"postcode": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "empty file"
+        raise ValueError(f"{path} is not a readable customer CSV: {reason}") from None
+    missing = [c for c in ("customer_id", *REQUIRED_COLUMNS) if c not in customers]
+    if missing:
+        raise ValueError(f"{path}: missing columns {', '.join(missing)}")
+    return customers
+
+
 def _predict(args: argparse.Namespace) -> None:
     pipeline, _ = load_model(args.model)
-    customers = pd.read_csv(args.input, dtype={"postcode": str})
+    customers = _read_customers(args.input)
+    try:
+        probabilities = predict_churn_proba(pipeline, customers)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{args.input}: invalid values ({exc})") from None
     result = pd.DataFrame(
         {
             "customer_id": customers["customer_id"],
-            "churn_probability": predict_churn_proba(pipeline, customers).round(4),
+            "churn_probability": probabilities.round(4),
         }
     )
     result.to_csv(sys.stdout, index=False)
 
 
+def _server_settings(args: argparse.Namespace, section: str):
+    """The settings with the command-line options applied, validated like the rest."""
+    api = {"workers": args.workers} if args.workers is not None else {}
+    overrides = {"api": api}
+    if section == "api":
+        api |= {k: v for k in ("host", "port") if (v := getattr(args, k)) is not None}
+    elif args.host is not None or args.port is not None:
+        url = load_settings(args.env).feature_store.url
+        host, port = args.host or url.host, args.port or url.port
+        overrides["feature_store"] = {"url": f"http://{host}:{port}"}
+    return load_settings(args.env, overrides=overrides)
+
+
 def _serve(args: argparse.Namespace) -> None:
-    import uvicorn
+    settings = _server_settings(args, "api")
+    load_model(settings.model_path)  # a missing or corrupt model stops us here
 
-    from resilia.api import create_app
+    from resilia.serving.app import create_app
+    from resilia.serving.server import serve
 
-    settings = load_settings(args.env)
-    app = create_app(settings)
-    host, port = args.host or settings.api.host, args.port or settings.api.port
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    app = create_app(settings) if settings.api.workers == 1 else None
+    factory = "resilia.serving.app:app_from_environment"
+    serve(app, factory, settings, settings.api.host, settings.api.port)
 
 
 def _feature_store(args: argparse.Namespace) -> None:
-    import uvicorn
+    settings = _server_settings(args, "feature_store")
 
-    from resilia.feature_store import create_feature_store
+    from resilia.serving.feature_store import create_feature_store
+    from resilia.serving.server import serve
 
-    settings = load_settings(args.env)
     url = settings.feature_store.url
-    host, port = args.host or url.host, args.port or url.port
-    uvicorn.run(
-        create_feature_store(settings), host=host, port=port, log_level="warning", access_log=False
-    )
+    app = create_feature_store(settings) if settings.api.workers == 1 else None
+    factory = "resilia.serving.feature_store:store_from_environment"
+    serve(app, factory, settings, url.host, url.port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,12 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, func, what in (
         ("serve", _serve, "run the scoring API (settings: api.host, api.port)"),
-        ("feature-store", _feature_store, "run the feature store (settings: feature_store.url)"),
+        (
+            "feature-store",
+            _feature_store,
+            "run the feature store (settings: feature_store.url)",
+        ),
     ):
         p = commands.add_parser(name, help=what)
         p.add_argument("--env", help=f"one of {', '.join(envs)} (default: $RESILIA_ENV or dev)")
         p.add_argument("--host")
         p.add_argument("--port", type=int)
+        p.add_argument("--workers", type=int, help="processes (default: api.workers)")
         p.set_defaults(func=func)
     return parser
 
@@ -115,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigurationError, ModelQualityError, FileNotFoundError, ValueError, KeyError) as exc:
+    except (
+        ConfigurationError,
+        ModelQualityError,
+        OSError,
+        ValueError,
+        KeyError,
+    ) as exc:
         print(f"resilia: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -55,11 +55,17 @@ class ApiSettings(_Strict):
     host: str
     port: int = Field(ge=1, le=65535)
     instrumented: bool = True
+    workers: int = Field(default=1, ge=1, le=32)
+    max_in_flight: int = Field(default=200, ge=1)
+    max_body_bytes: int = Field(default=16_384, ge=1024)
+    read_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
 
 class FeatureStoreSettings(_Strict):
     url: AnyHttpUrl
     timeout_s: float = Field(gt=0, le=30)
+    max_concurrency: int = Field(default=50, ge=1, le=1000)
+    queue_timeout_s: float = Field(default=0.25, ge=0, le=30)
 
 
 class LoggingSettings(_Strict):

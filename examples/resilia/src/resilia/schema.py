@@ -77,7 +77,22 @@ def _iso_date(value: Any) -> date:
     raise ValueError("must be a date written YYYY-MM-DD")
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON does not tell 3 from 3.0 (JSON Schema calls both integers): accept both."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+Count = Annotated[StrictInt, BeforeValidator(_whole_number)]
+
+# The date ranges of the validators below, written for the JSON schema (which has no
+# date bounds), so that clients and fuzzers know which dates are accepted; a test
+# checks that pattern and validator agree on every day.
+_MONTH_DAY = r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+BIRTH_DATE_PATTERN = r"^(19(1[6-9]|[2-9][0-9])|200[0-9])" + _MONTH_DAY
+SIGNUP_DATE_PATTERN = r"^20(0[0-9]|1[0-9]|2[0-5])" + _MONTH_DAY
 Amount = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 EXAMPLE_CUSTOMER = {
@@ -109,15 +124,19 @@ class Customer(BaseModel):
 
     customer_id: Annotated[StrictStr, Field(pattern=CUSTOMER_ID_PATTERN)] | None = None
     birth_date: IsoDate = Field(
-        description=f"age between {AGE_RANGE[0]} and {AGE_RANGE[1]} on {REFERENCE_DATE}"
+        description=f"age between {AGE_RANGE[0]} and {AGE_RANGE[1]} on {REFERENCE_DATE}",
+        json_schema_extra={"pattern": BIRTH_DATE_PATTERN},
     )
     postcode: StrictStr = Field(pattern=POSTCODE_PATTERN, description="French postcode, 5 digits")
-    signup_date: IsoDate = Field(description=f"between {FIRST_SIGNUP_DATE} and {REFERENCE_DATE}")
+    signup_date: IsoDate = Field(
+        description=f"between {FIRST_SIGNUP_DATE} and {REFERENCE_DATE}",
+        json_schema_extra={"pattern": SIGNUP_DATE_PATTERN},
+    )
     plan: Literal[tuple(PLANS)]  # type: ignore[valid-type]
     monthly_fee: Amount = Field(ge=0, le=100)
-    rides_last_month: StrictInt = Field(ge=0, le=1000)
-    support_calls_90d: StrictInt = Field(ge=0, le=100)
-    late_payments_12m: StrictInt = Field(ge=0, le=12)
+    rides_last_month: Count = Field(ge=0, le=1000)
+    support_calls_90d: Count = Field(ge=0, le=100)
+    late_payments_12m: Count = Field(ge=0, le=12)
 
     @field_validator("birth_date")
     @classmethod

@@ -28,7 +28,10 @@ EMAIL = re.compile(r"\b([A-Za-z0-9])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{
 MASK = "***"
 
 # Attributes every LogRecord has; anything else was passed with `extra=`.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+}
 
 
 def mask_text(text: str) -> str:
@@ -64,7 +67,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         payload = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname,
             "service": self.service,
             "logger": record.name,
@@ -80,7 +85,9 @@ class JsonFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s")
+        super().__init__(
+            "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         return mask_text(super().format(record))
@@ -94,7 +101,9 @@ def configure_logging(settings: Settings, service: str) -> logging.Logger:
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    formatter = JsonFormatter(service) if settings.logging.format == "json" else TextFormatter()
+    formatter = (
+        JsonFormatter(service) if settings.logging.format == "json" else TextFormatter()
+    )
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if settings.logging.file is not None:
         settings.logging.file.parent.mkdir(parents=True, exist_ok=True)
