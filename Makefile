@@ -67,13 +67,28 @@ notebooks: $(VENV)/.dev ## Re-execute the notebooks and store their fresh output
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 	$(BIN)/python -m coursekit.exercises $(NOTEBOOKS)
 
-lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in
+# Locks: one recipe, universal (every OS) from the oldest Python the book supports, then
+# checked to resolve for each of the others, so no environment gets downgraded. Each
+# lock lists its inputs (after -c, the lock it must agree with), in dependency order.
+PYTHONS := 3.11 3.12 3.13
+LOCKS := site dev kernel lab bench
+site.lock := requirements/site.in
+dev.lock := requirements/site.in requirements/kernel.in requirements/test.in -c requirements/site.txt
+kernel.lock := requirements/kernel.in -c requirements/dev.txt
+lab.lock := requirements/lab.in -c requirements/dev.txt
+bench.lock := requirements/bench.in -c requirements/dev.txt
+UV_COMPILE = $(BIN)/uv pip compile -q
+
+lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in (Python 3.11 to 3.13)
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/site.in -o requirements/site.txt
-	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/site.in requirements/kernel.in requirements/test.in -c requirements/site.txt -o requirements/dev.txt
-	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/kernel.in -c requirements/dev.txt -o requirements/kernel.txt
-	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/lab.in -c requirements/dev.txt -o requirements/lab.txt
-	$(BIN)/uv pip compile -q --universal --python-version 3.11 requirements/bench.in -c requirements/dev.txt -o requirements/bench.txt
+	@set -e; $(foreach lock,$(LOCKS), \
+	  echo "lock requirements/$(lock).txt"; \
+	  $(UV_COMPILE) --universal --python-version $(firstword $(PYTHONS)) \
+	    $($(lock).lock) -o requirements/$(lock).txt; \
+	  $(foreach python,$(wordlist 2,$(words $(PYTHONS)),$(PYTHONS)), \
+	    $(UV_COMPILE) --python-version $(python) requirements/$(lock).txt >/dev/null \
+	    || { echo "requirements/$(lock).txt does not resolve for Python $(python)" >&2; \
+	         exit 1; };))
 
 checkpoint: $(VENV)/.dev ## Put examples/ back as at the start of a chapter (CHAPITRE=docker); your files are kept aside
 	@test -n "$(CHAPITRE)" || { echo "usage: make checkpoint CHAPITRE=<chapitre>" >&2; exit 2; }

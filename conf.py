@@ -90,10 +90,12 @@ linkcheck_ignore = [r"https://datalab\.sspcloud\.fr/launcher/"]
 linkcheck_timeout = 30
 linkcheck_retries = 2
 
-# Onyxia (SSP Cloud) launcher, see _ext/onyxia_launch.py.
-onyxia_url = "https://datalab.sspcloud.fr"
-onyxia_chart = "jupyter-python"  # default; a notebook may ask for another (course.onyxia_chart)
-onyxia_chart_versions = {"jupyter-python": "2.5.2", "jupyter-pyspark": "2.5.2"}
-onyxia_init_script = ".onyxia/init.sh"
+# Onyxia (SSP Cloud) launcher, see _ext/onyxia_launch.py: its defaults are the book's
+# (datalab.sspcloud.fr, catalogue "ide", chart jupyter-python, .onyxia/init.sh); a
+# notebook picks another chart or adds Helm values in its metadata (course.onyxia).
+# No chart version is pinned (onyxia_chart_versions stays empty): the "ide" catalogue
+# keeps only each chart's newest version (multipleServicesMode "latest" in onyxia-api's
+# catalogs.json), and the launcher silently replaces an unknown version by the newest
+# (thunks.ts, getChartInfos), so a pin would only drift into a wrong promise.
 onyxia_repository = repository
 onyxia_ref = repository_ref

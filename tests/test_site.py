@@ -3,7 +3,7 @@
 import json
 import re
 import subprocess
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import nbformat
 import pytest
@@ -11,6 +11,7 @@ from bs4 import BeautifulSoup
 
 from tests.browser import ENGLISH, built_site, pages
 from tests.helpers import CHAPTERS, NOTEBOOKS, ROOT, SITE
+from tests.onyxia_launcher import parse_launch_url
 
 LAUNCHER = "https://datalab.sspcloud.fr/launcher/ide/"
 
@@ -27,41 +28,50 @@ def page(relative):
     return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
 
 
-def launcher_params(url, chart):
-    parts = urlsplit(url)
-    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == LAUNCHER + chart
-    params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    wrapped = {k: v for k, v in params.items() if k != "autoLaunch"}
-    for key, value in wrapped.items():
-        assert value.startswith("«") and value.endswith("»"), f"{key}={value} is not wrapped in «»"
-    return {k: unquote(v.strip("«»")) for k, v in params.items()}
-
-
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_page_has_onyxia_and_download_buttons(notebook):
     html = page(f"notebooks/{notebook.stem}.html")
-    onyxia = html.select_one(".notebook-launch a.notebook-launch-onyxia")
-    assert onyxia is not None and onyxia.get_text() == "Ouvrir dans Onyxia"
+    # A notebook with a student copy offers it and the solution; others, themselves.
+    student = notebook.parent / "exercices" / notebook.name
+    expected = {"notebook": (notebook, "Ouvrir dans Onyxia")}
+    if student.is_file():
+        expected = {
+            "exercises": (student, "Ouvrir (exercices)"),
+            "solution": (notebook, "Ouvrir (corrigé)"),
+        }
+    links = html.select(".notebook-launch a.notebook-launch-onyxia")
+    assert {a["data-notebook"]: a.get_text() for a in links} == {
+        kind: text for kind, (_, text) in expected.items()
+    }
     course = nbformat.read(notebook, as_version=4).metadata.get("course", {})
-    params = launcher_params(onyxia["href"], course.get("onyxia_chart", "jupyter-python"))
-    assert params["autoLaunch"] == "true"
-    assert re.fullmatch(r"\d+\.\d+\.\d+", params["version"]), "the chart version must be pinned"
-    init_url = urlsplit(params["init.personalInit"])
-    assert init_url.netloc == "raw.githubusercontent.com"
-    assert init_url.path.endswith("/.onyxia/init.sh") and (ROOT / ".onyxia" / "init.sh").is_file()
-    notebook_arg, ref, repository = params["init.personalInitArgs"].split(" ")
-    assert notebook_arg == f"notebooks/{notebook.name}"
-    assert init_url.path == f"/{repository}/{ref}/.onyxia/init.sh"
+    wanted = course.get("onyxia", {})
+    for link in links:
+        # Decoded the way Onyxia's launcher decodes it (tests/onyxia_launcher.py).
+        assert link["href"].startswith(LAUNCHER)
+        launch = parse_launch_url(link["href"])
+        assert launch.chart == wanted.get("chart", "jupyter-python")
+        # Plain parameters, no pin: conf.py says why (the catalogue keeps the newest).
+        assert launch.params == {"autoLaunch": "true", "name": notebook.stem}
+        init_url = urlsplit(launch.value("init.personalInit"))
+        assert init_url.netloc == "raw.githubusercontent.com"
+        assert init_url.path.endswith("/.onyxia/init.sh")
+        assert (ROOT / ".onyxia" / "init.sh").is_file()
+        # onyxia-init.sh splits the arguments on whitespace.
+        notebook_arg, ref, repository = launch.value("init.personalInitArgs").split()
+        source = expected[link["data-notebook"]][0]
+        assert notebook_arg == source.relative_to(ROOT).as_posix()
+        assert init_url.path == f"/{repository}/{ref}/.onyxia/init.sh"
+        for key, value in wanted.get("values", {}).items():
+            assert launch.value(key) == value, key
+        same = [a for a in html.find_all("a", href=True) if a["href"] == link["href"]]
+        assert len(same) >= 2, "no Onyxia button in the page header"
 
-    download = html.select_one(".notebook-launch a.notebook-launch-download")
-    target = (SITE / "notebooks" / download["href"]).resolve()
-    assert target.suffix == ".ipynb" and target.read_bytes() == notebook.read_bytes()
-
-    header = html.select_one(
-        '[aria-label="Ouvrir dans Onyxia (SSP Cloud)"], [title="Ouvrir dans Onyxia (SSP Cloud)"]'
-    )
-    header_links = [a["href"] for a in html.find_all("a", href=True) if a["href"] == onyxia["href"]]
-    assert header is not None or len(header_links) >= 2, "no Onyxia button in the page header"
+    downloads = html.select(".notebook-launch a.notebook-launch-download")
+    assert {a["data-notebook"] for a in downloads} == set(expected)
+    for download in downloads:
+        target = (SITE / "notebooks" / download["href"]).resolve()
+        source = expected[download["data-notebook"]][0]
+        assert target.suffix == ".ipynb" and target.read_bytes() == source.read_bytes()
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
