@@ -306,3 +306,31 @@ def test_exported_spans_keep_only_safe_attributes(trained):
         assert "C000042" not in json.dumps(dict(span.attributes)) + span.name
         unsafe = {k for k in span.attributes if not k.startswith("resilia.")}
         assert unsafe <= SAFE_ATTRIBUTES
+
+
+@pytest.mark.parametrize(
+    ("body", "deep"),
+    [
+        (b"[" * 33 + b"]" * 33, True),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, True),
+        (b"[" * 32 + b"]" * 32, False),
+        (b'{"plan": "' + b"[" * 500 + b'"}', False),  # brackets inside a string
+        (b'{"plan": "\\"' + b"[" * 500 + b'"}', False),  # after an escaped quote
+    ],
+)
+def test_json_depth_has_one_limit_on_every_python(body, deep):
+    from resilia.serving.common import MAX_JSON_DEPTH, check_json_depth
+
+    assert MAX_JSON_DEPTH == 32
+    if deep:
+        with pytest.raises(RecursionError):
+            check_json_depth(body)
+    else:
+        check_json_depth(body)
+
+
+def test_a_body_just_past_the_depth_limit_is_a_400(client):
+    body = b'{"customer_id": ' + b"[" * 40 + b"]" * 40 + b"}"
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "the JSON body is nested too deeply"

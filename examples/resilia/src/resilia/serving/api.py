@@ -20,7 +20,7 @@ from resilia.config import Settings
 from resilia.model import risk_band
 from resilia.schema import CUSTOMER_ID_PATTERN, Customer
 from resilia.scoring import FastScorer
-from resilia.serving.common import require_json
+from resilia.serving.common import JsonRoute, require_json
 from resilia.serving.metrics import FeatureStoreMetrics, ModelMetrics
 from resilia.serving.schemas import (
     BODY_RESPONSES,
@@ -76,7 +76,7 @@ async def get_api(request: Request) -> Api:
 ApiDep = Annotated[Api, Depends(get_api)]
 CustomerId = Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN, examples=["C000042"])]
 
-router = APIRouter(responses=COMMON_RESPONSES)
+router = APIRouter(responses=COMMON_RESPONSES, route_class=JsonRoute)
 
 
 @router.post(

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from resilia.serving.middleware import BodyLimit, LoadShedder
@@ -15,6 +16,51 @@ from resilia.serving.schemas import Health
 from resilia.serving.telemetry import Telemetry
 
 JSON_TYPES = ("application/json",)
+MAX_JSON_DEPTH = 32
+"""Deeper bodies are refused with a 400. A limit of our own, the same on every
+Python: 3.11's json module gives up near 1,000 levels, 3.13's parses 5,000."""
+
+
+def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise RecursionError when ``body`` nests arrays or objects deeper than
+    ``limit`` (brackets inside strings do not count)."""
+    if body.count(b"[") + body.count(b"{") <= limit:  # the common case, in C
+        return
+    depth, in_string, escaped = 0, False, False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                raise RecursionError(f"JSON nested deeper than {limit} levels")
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+
+
+class DepthLimitedRequest(Request):
+    async def json(self):
+        check_json_depth(await self.body())
+        return await super().json()
+
+
+class JsonRoute(APIRoute):
+    """A route whose JSON body is refused, before parsing, when nested too deeply."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def route_handler(request: Request):
+            return await handler(DepthLimitedRequest(request.scope, request.receive))
+
+        return route_handler
 
 
 async def get_telemetry(request: Request) -> Telemetry:

@@ -38,7 +38,7 @@ async def get_store(request: Request) -> Store:
 StoreDep = Annotated[Store, Depends(get_store)]
 CustomerId = Annotated[str, Path(pattern=CUSTOMER_ID_PATTERN)]
 
-router = APIRouter(responses=COMMON_RESPONSES)
+router = APIRouter(responses=COMMON_RESPONSES, route_class=common.JsonRoute)
 
 
 @router.get(
