@@ -36,7 +36,13 @@ exclude_patterns = ["_build", ".venv*", "**/.ipynb_checkpoints"]
 nitpicky = True
 suppress_warnings = []
 
-myst_enable_extensions = ["colon_fence", "deflist", "dollarmath", "substitution", "attrs_inline"]
+myst_enable_extensions = [
+    "colon_fence",
+    "deflist",
+    "dollarmath",
+    "substitution",
+    "attrs_inline",
+]
 myst_heading_anchors = 3
 
 # Notebooks are rendered from their stored outputs: the build never runs code.

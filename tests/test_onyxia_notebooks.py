@@ -14,7 +14,9 @@ BOX = ":::{admonition} Sur Onyxia ou sur un portable ?"
 # configmaps and secrets; admin also writes Roles and RoleBindings.
 ROLES = ("view", "edit", "admin")
 NEEDS = {
-    "edit": re.compile(r"\b(create|patch|delete|replace)_namespaced_(?!role)\w+|_secret\b"),
+    "edit": re.compile(
+        r"\b(create|patch|delete|replace)_namespaced_(?!role)\w+|_secret\b"
+    ),
     "admin": re.compile(r"_namespaced_role(_binding)?\b"),
 }
 
@@ -37,7 +39,9 @@ def test_first_cell_says_what_runs_on_onyxia_and_what_needs_a_laptop(notebook):
     assert "- **Onyxia** :" in box and "- **Portable** :" in box
     chart = onyxia(notebook).get("chart", "jupyter-python")
     if chart != "jupyter-python":
-        assert f"*{chart}*" in box, f"{notebook.name}: the box names the {chart} service"
+        assert f"*{chart}*" in box, (
+            f"{notebook.name}: the box names the {chart} service"
+        )
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)

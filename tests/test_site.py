@@ -24,7 +24,9 @@ def _fresh_site():
 def page(relative):
     path = SITE / relative
     if not path.is_file():
-        pytest.fail(f"{path} is missing: build the site with `make html` before the tests")
+        pytest.fail(
+            f"{path} is missing: build the site with `make html` before the tests"
+        )
     return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
 
 
@@ -77,19 +79,25 @@ def test_notebook_page_has_onyxia_and_download_buttons(notebook):
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_page_renders_stored_outputs(notebook):
     html = page(f"notebooks/{notebook.stem}.html")
-    assert html.select(".cell_output"), "no rendered cell output: were the outputs stored?"
+    assert html.select(".cell_output"), (
+        "no rendered cell output: were the outputs stored?"
+    )
 
 
 def test_chapter_pages_have_no_launch_banner():
     for chapter in CHAPTERS:
-        assert page(f"chapters/{chapter.stem}.html").select_one(".notebook-launch") is None
+        assert (
+            page(f"chapters/{chapter.stem}.html").select_one(".notebook-launch") is None
+        )
 
 
 def test_home_page_maps_every_chapter_and_the_six_sessions():
     html = page("index.html")
     links = {a["href"] for a in html.select("article a[href]")}
     for chapter in CHAPTERS:
-        assert f"chapters/{chapter.stem}.html" in links, f"index.md does not link {chapter.name}"
+        assert f"chapters/{chapter.stem}.html" in links, (
+            f"index.md does not link {chapter.name}"
+        )
     table_text = html.select_one("table.course-map").get_text(" ")
     for session in ("1 à 3", "4 —", "5 —", "6 —", "3 et 6"):
         assert session in table_text
@@ -98,20 +106,30 @@ def test_home_page_maps_every_chapter_and_the_six_sessions():
 def test_diagrams_are_rendered_at_build_time():
     rendered = 0
     for html_file in SITE.rglob("*.html"):
-        for diagram in page(html_file.relative_to(SITE)).select("object.graphviz, img.graphviz"):
-            svg = (html_file.parent / (diagram.get("data") or diagram.get("src"))).resolve()
-            assert "<svg" in svg.read_text(encoding="utf-8"), f"{html_file}: {svg} is not an SVG"
+        for diagram in page(html_file.relative_to(SITE)).select(
+            "object.graphviz, img.graphviz"
+        ):
+            svg = (
+                html_file.parent / (diagram.get("data") or diagram.get("src"))
+            ).resolve()
+            assert "<svg" in svg.read_text(encoding="utf-8"), (
+                f"{html_file}: {svg} is not an SVG"
+            )
             rendered += 1
-    sources = "".join(p.read_text(encoding="utf-8") for p in [ROOT / "index.md", *CHAPTERS])
+    sources = "".join(
+        p.read_text(encoding="utf-8") for p in [ROOT / "index.md", *CHAPTERS]
+    )
     assert rendered == sources.count("{graphviz}") >= 4
 
 
 def test_pages_link_nothing_outside_the_site_for_images():
     for html_file in SITE.rglob("*.html"):
-        for img in BeautifulSoup(html_file.read_text(encoding="utf-8"), "html.parser").find_all(
-            "img"
-        ):
-            assert not img["src"].startswith(("http://", "https://")), f"{html_file}: {img['src']}"
+        for img in BeautifulSoup(
+            html_file.read_text(encoding="utf-8"), "html.parser"
+        ).find_all("img"):
+            assert not img["src"].startswith(("http://", "https://")), (
+                f"{html_file}: {img['src']}"
+            )
 
 
 def _built_pages():

@@ -38,8 +38,12 @@ SPARK_DIR = ROOT / "examples" / "spark"
 
 # PySpark 4.3 warns about pandas 3 on every conversion; the tests compare results instead.
 pytestmark = [
-    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
-    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings(
+        "ignore:PySpark does not yet fully support pandas:FutureWarning"
+    ),
+    pytest.mark.filterwarnings(
+        "ignore:The copy keyword is deprecated:DeprecationWarning"
+    ),
 ]
 
 CHAPTER = (ROOT / "chapters" / "spark.md").read_text(encoding="utf-8")
@@ -50,7 +54,11 @@ ONYXIA_ENV = {
     "AWS_SESSION_TOKEN": "test-token",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-NOWHERE = {"PATH": "/nonexistent", "JAVA_HOME": "/nonexistent/jdk", "HOME": "/nonexistent"}
+NOWHERE = {
+    "PATH": "/nonexistent",
+    "JAVA_HOME": "/nonexistent/jdk",
+    "HOME": "/nonexistent",
+}
 
 
 # --- Java -------------------------------------------------------------------
@@ -70,14 +78,21 @@ def test_java_is_found_and_recent_enough():
 
 @pytest.mark.parametrize(
     ("environ", "names"),
-    [({"PATH": "/nonexistent"}, "no `java` was found"), (NOWHERE, "JAVA_HOME=/nonexistent/jdk")],
+    [
+        ({"PATH": "/nonexistent"}, "no `java` was found"),
+        (NOWHERE, "JAVA_HOME=/nonexistent/jdk"),
+    ],
     ids=["no-java-on-path", "bad-java-home"],
 )
 def test_missing_java_is_explained(environ, names):
     with pytest.raises(JavaNotFoundError) as caught:
         check_java(environ)
     message = str(caught.value)
-    assert names in message and "Java 17" in message and "openjdk-17-jre-headless" in message
+    assert (
+        names in message
+        and "Java 17" in message
+        and "openjdk-17-jre-headless" in message
+    )
     # In a notebook, IPython prints this instead of a stack trace.
     assert caught.value._render_traceback_() == [f"JavaNotFoundError: {message}"]
 
@@ -172,19 +187,33 @@ def test_features_are_resilias_build_features(customers, customers_pd):
     spark_features = job.features(customers).toPandas().set_index("customer_id")
     expected = build_features(customers_pd).set_index(customers_pd["customer_id"])
     pd.testing.assert_frame_equal(
-        spark_features.loc[expected.index, list(FEATURE_COLUMNS)], expected, check_dtype=False
+        spark_features.loc[expected.index, list(FEATURE_COLUMNS)],
+        expected,
+        check_dtype=False,
     )
 
 
 def test_pandas_udf_scores_equal_predict_churn_proba(customers, customers_pd, pipeline):
-    scored = job.score(customers, pipeline).select("customer_id", "churn_probability").toPandas()
-    scores = scored.set_index("customer_id")["churn_probability"].loc[customers_pd["customer_id"]]
-    assert np.array_equal(scores.to_numpy(), predict_churn_proba(pipeline, customers_pd))
+    scored = (
+        job.score(customers, pipeline)
+        .select("customer_id", "churn_probability")
+        .toPandas()
+    )
+    scores = scored.set_index("customer_id")["churn_probability"].loc[
+        customers_pd["customer_id"]
+    ]
+    assert np.array_equal(
+        scores.to_numpy(), predict_churn_proba(pipeline, customers_pd)
+    )
 
 
-def test_model_saved_by_resilia_loads_through_spark(spark, pipeline, customers_pd, tmp_path):
+def test_model_saved_by_resilia_loads_through_spark(
+    spark, pipeline, customers_pd, tmp_path
+):
     path = save_model(
-        pipeline, train_from_settings(load_settings("dev", environ={}))[1], tmp_path / "m.joblib"
+        pipeline,
+        train_from_settings(load_settings("dev", environ={}))[1],
+        tmp_path / "m.joblib",
     )
     loaded = job.load_pipeline(spark, path)
     sample = customers_pd.head(50)
@@ -204,7 +233,9 @@ def test_run_writes_partitioned_scores_and_a_summary(
     assert folders == {f"department={d}" for d in departments.unique()}
     written = pd.read_parquet(tmp_path / "out" / "departments")
     assert written["customers"].sum() == len(customers_pd)
-    expected_at_risk = (predict_churn_proba(pipeline, customers_pd) >= CHURN_THRESHOLD).sum()
+    expected_at_risk = (
+        predict_churn_proba(pipeline, customers_pd) >= CHURN_THRESHOLD
+    ).sum()
     assert summary["at_risk"] == written["at_risk"].sum() == expected_at_risk
 
 
@@ -217,8 +248,12 @@ def test_engines_agree_on_the_benchmark_query(spark, customers_pd, tmp_path):
     customers_pd.to_parquet(path, index=False)
     reference = bench.normalise(bench.query_pandas(str(path)))
     assert reference["customers"].sum() == len(customers_pd)
-    pd.testing.assert_frame_equal(bench.normalise(bench.query_duckdb(str(path))), reference)
-    pd.testing.assert_frame_equal(bench.normalise(bench.query_spark(spark, str(path))), reference)
+    pd.testing.assert_frame_equal(
+        bench.normalise(bench.query_duckdb(str(path))), reference
+    )
+    pd.testing.assert_frame_equal(
+        bench.normalise(bench.query_spark(spark, str(path))), reference
+    )
 
 
 def test_benchmark_measures_a_fresh_process(tmp_path):
@@ -247,7 +282,9 @@ def test_s3a_conf_maps_onyxias_variables():
             "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
         ),
     }
-    assert set(redact(conf).values()) & {"TESTKEY", "test-secret", "test-token"} == set()
+    assert (
+        set(redact(conf).values()) & {"TESTKEY", "test-secret", "test-token"} == set()
+    )
 
 
 def test_s3a_conf_edge_cases():
@@ -259,7 +296,9 @@ def test_s3a_conf_edge_cases():
     assert s3a_conf(no_token)["spark.hadoop.fs.s3a.aws.credentials.provider"].endswith(
         "SimpleAWSCredentialsProvider"
     )
-    assert "spark.hadoop.fs.s3a.secret.key" not in s3a_conf(ONYXIA_ENV, credentials=False)
+    assert "spark.hadoop.fs.s3a.secret.key" not in s3a_conf(
+        ONYXIA_ENV, credentials=False
+    )
     with pytest.raises(ValueError, match="AWS_SECRET_ACCESS_KEY is missing"):
         s3a_conf({"AWS_S3_ENDPOINT": "minio", "AWS_ACCESS_KEY_ID": "k"})
 
@@ -291,17 +330,26 @@ def test_strict_validation_rejects_an_unknown_field():
 
 def test_pod_templates_name_the_containers_spark_configures():
     properties = k8s.read_properties()
-    for role, path in (("driver", k8s.DRIVER_TEMPLATE), ("executor", k8s.EXECUTOR_TEMPLATE)):
+    for role, path in (
+        ("driver", k8s.DRIVER_TEMPLATE),
+        ("executor", k8s.EXECUTOR_TEMPLATE),
+    ):
         pod = yaml.safe_load(path.read_text())
         names = [c["name"] for c in pod["spec"]["containers"]]
-        assert names == [properties[f"spark.kubernetes.{role}.podTemplateContainerName"]]
+        assert names == [
+            properties[f"spark.kubernetes.{role}.podTemplateContainerName"]
+        ]
         assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
 def test_rbac_lets_the_driver_manage_its_executors():
-    documents = {d["kind"]: d for d in yaml.safe_load_all(k8s.RBAC_MANIFEST.read_text())}
+    documents = {
+        d["kind"]: d for d in yaml.safe_load_all(k8s.RBAC_MANIFEST.read_text())
+    }
     rules = documents["Role"]["rules"]
-    granted = {(r, v) for rule in rules for r in rule["resources"] for v in rule["verbs"]}
+    granted = {
+        (r, v) for rule in rules for r in rule["resources"] for v in rule["verbs"]
+    }
     for resource in ("pods", "services", "configmaps"):
         for verb in ("create", "get", "list", "watch", "delete"):
             assert (resource, verb) in granted
@@ -324,21 +372,39 @@ def test_submit_command_targets_kubernetes_with_templates_account_and_s3():
     command = k8s.submit_command(
         target, ["--generate-rows", "10", "--output", "s3a://b/o"], ONYXIA_ENV
     )
-    conf = dict(command[i + 1].split("=", 1) for i, arg in enumerate(command) if arg == "--conf")
-    assert command[command.index("--master") + 1] == "k8s://https://kubernetes.default.svc:443"
+    conf = dict(
+        command[i + 1].split("=", 1) for i, arg in enumerate(command) if arg == "--conf"
+    )
+    assert (
+        command[command.index("--master") + 1]
+        == "k8s://https://kubernetes.default.svc:443"
+    )
     assert command[command.index("--deploy-mode") + 1] == "cluster"
     assert command[command.index("--properties-file") + 1] == str(k8s.PROPERTIES_FILE)
     assert conf["spark.kubernetes.namespace"] == "user-test"
     assert conf["spark.kubernetes.authenticate.driver.serviceAccountName"] == "sa-test"
     assert conf["spark.kubernetes.container.image"] == "img:1"
     assert conf["spark.kubernetes.driver.podTemplateFile"] == str(k8s.DRIVER_TEMPLATE)
-    assert conf["spark.kubernetes.executor.podTemplateFile"] == str(k8s.EXECUTOR_TEMPLATE)
+    assert conf["spark.kubernetes.executor.podTemplateFile"] == str(
+        k8s.EXECUTOR_TEMPLATE
+    )
     assert conf["spark.hadoop.fs.s3a.endpoint"] == ONYXIA_ENV["AWS_S3_ENDPOINT"]
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         for role in ("driver", "executor"):
-            assert conf[f"spark.kubernetes.{role}.secretKeyRef.{var}"] == f"resilia-s3:{var}"
-    assert not {"TESTKEY", "test-secret", "test-token"} & set(" ".join(command).split("="))
-    assert command[-5:] == [k8s.APP_FILE, "--generate-rows", "10", "--output", "s3a://b/o"]
+            assert (
+                conf[f"spark.kubernetes.{role}.secretKeyRef.{var}"]
+                == f"resilia-s3:{var}"
+            )
+    assert not {"TESTKEY", "test-secret", "test-token"} & set(
+        " ".join(command).split("=")
+    )
+    assert command[-5:] == [
+        k8s.APP_FILE,
+        "--generate-rows",
+        "10",
+        "--output",
+        "s3a://b/o",
+    ]
 
 
 def test_job_file_in_the_image_is_the_local_script():
@@ -355,7 +421,11 @@ def test_no_cluster_here_is_reported(tmp_path):
 
 
 def _token(subject):
-    claims = base64.urlsafe_b64encode(json.dumps({"sub": subject}).encode()).decode().rstrip("=")
+    claims = (
+        base64.urlsafe_b64encode(json.dumps({"sub": subject}).encode())
+        .decode()
+        .rstrip("=")
+    )
     return f"header.{claims}.signature"
 
 
@@ -365,8 +435,14 @@ def test_unreachable_in_cluster_api_is_reported(tmp_path):
     (tmp_path / "namespace").write_text("user-test")
     environ = {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": "9"}
     cluster, reason = k8s.find_cluster(environ=environ, sa_dir=tmp_path)
-    assert cluster is None and "https://127.0.0.1:9" in reason and "not reachable" in reason
-    assert k8s._service_account_from_token(_token("system:serviceaccount:ns:sa")) == "sa"
+    assert (
+        cluster is None
+        and "https://127.0.0.1:9" in reason
+        and "not reachable" in reason
+    )
+    assert (
+        k8s._service_account_from_token(_token("system:serviceaccount:ns:sa")) == "sa"
+    )
     assert k8s._service_account_from_token("garbage") is None
 
 

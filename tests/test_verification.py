@@ -48,7 +48,9 @@ def test_every_reference_to_an_official_image_uses_its_version(tool):
     repository = official_image(tool).rsplit(":", 1)[0]
     found = 0
     for path in TEXT_FILES:
-        for tag in re.findall(rf"{re.escape(repository)}:(v?[\w.-]+)", path.read_text()):
+        for tag in re.findall(
+            rf"{re.escape(repository)}:(v?[\w.-]+)", path.read_text()
+        ):
             found += 1
             assert f"{repository}:{tag}" == official_image(tool), (
                 f"{path.relative_to(ROOT)} uses {repository}:{tag}; versions.toml says "
@@ -105,7 +107,9 @@ def test_observability_notebook_ran_the_versions_of_the_versions_file():
         if cell.cell_type == "code"
         for output in cell.outputs
     )
-    versions_shown = dict(re.findall(r"^(prometheus|alertmanager) (\S+)$", printed, re.M))
+    versions_shown = dict(
+        re.findall(r"^(prometheus|alertmanager) (\S+)$", printed, re.M)
+    )
     assert versions_shown, "the notebook no longer prints the versions it ran"
     for tool, shown in versions_shown.items():
         assert shown.split("+")[0] == tool_version(tool), (
@@ -118,13 +122,20 @@ def test_the_book_has_one_generated_table_of_versions():
     import tool_versions
 
     assert tool_versions.load_versions(ROOT) == versions()
-    pages = [p for p in ROOT.glob("chapters/*.md") if "{tool-versions}" in p.read_text()]
+    pages = [
+        p for p in ROOT.glob("chapters/*.md") if "{tool-versions}" in p.read_text()
+    ]
     assert [p.name for p in pages] == ["verification.md"]
 
 
 # --- nbval's blind spots -----------------------------------------------------------------
 
-MARKERS = {"NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP", "NBVAL_RAISES_EXCEPTION", "NBVAL_CHECK_OUTPUT"}
+MARKERS = {
+    "NBVAL_IGNORE_OUTPUT",
+    "NBVAL_SKIP",
+    "NBVAL_RAISES_EXCEPTION",
+    "NBVAL_CHECK_OUTPUT",
+}
 TAGS = {"nbval-ignore-output", "nbval-skip", "raises-exception", "nbval-check-output"}
 
 
@@ -141,7 +152,9 @@ def near_miss_markers(source: str) -> list[str]:
     found = []
     for line in source.splitlines():
         stripped = line.strip()
-        looks_like_marker = re.search(r"nbval[\s_-]*(ignore|skip|raises|check)", line, re.I)
+        looks_like_marker = re.search(
+            r"nbval[\s_-]*(ignore|skip|raises|check)", line, re.I
+        )
         if not stripped.startswith("#") or not looks_like_marker:
             continue
         if stripped.lstrip("#").strip() not in MARKERS:
@@ -163,19 +176,26 @@ def test_no_notebook_has_a_near_miss_marker():
     for where, cell in _code_cells():
         problems += [f"{where}: {line}" for line in near_miss_markers(cell.source)]
         tags = cell.metadata.get("tags", [])
-        problems += [f"{where}: tag {t}" for t in tags if "nbval" in t and t not in TAGS]
-    assert not problems, "nbval would not recognise these markers:\n" + "\n".join(problems)
+        problems += [
+            f"{where}: tag {t}" for t in tags if "nbval" in t and t not in TAGS
+        ]
+    assert not problems, "nbval would not recognise these markers:\n" + "\n".join(
+        problems
+    )
 
 
 def test_every_figure_is_checked_by_an_assert_on_its_data():
     unchecked = []
     for where, cell in _code_cells():
         draws = any(
-            {"image/png", "image/svg+xml"} & set(output.get("data", {})) for output in cell.outputs
+            {"image/png", "image/svg+xml"} & set(output.get("data", {}))
+            for output in cell.outputs
         ) or re.search(r"\bplt\.show\(|\.plot\(|savefig\(", cell.source)
         if draws and not re.search(r"^\s*assert\b", cell.source, re.M):
             unchecked.append(where)
-    assert not unchecked, f"figures that nbval does not compare and nothing checks: {unchecked}"
+    assert not unchecked, (
+        f"figures that nbval does not compare and nothing checks: {unchecked}"
+    )
 
 
 def _sanitizers():
@@ -191,7 +211,13 @@ def test_durations_sanitizer_hides_measured_timings(timing):
 
 @pytest.mark.parametrize(
     "setting",
-    ["executorIdleTimeout 30s", "--interval=5s", "for: 30s", "scrape_interval: 1s", "3 s"],
+    [
+        "executorIdleTimeout 30s",
+        "--interval=5s",
+        "for: 30s",
+        "scrape_interval: 1s",
+        "3 s",
+    ],
 )
 def test_durations_sanitizer_leaves_configuration_values_alone(setting):
     assert not _sanitizers()["durations"].search(setting)
@@ -210,7 +236,12 @@ def test_masked_test_counts_are_asserted_in_the_same_cell():
 def test_sanitizers_only_mask_what_they_name():
     # A sanitizer that matches plain words or whole lines would hide real changes.
     for name, regex in _sanitizers().items():
-        for ordinary in ("résultats identiques", "AUC POC : 0.800", "healthy", "200 OK"):
+        for ordinary in (
+            "résultats identiques",
+            "AUC POC : 0.800",
+            "healthy",
+            "200 OK",
+        ):
             assert not regex.search(ordinary), (name, ordinary)
 
 
@@ -252,7 +283,11 @@ def test_apostrophe_before_inline_markup_is_an_apostrophe():
 
 def test_sources_use_straight_apostrophes():
     # The build renders them; curly ones typed by hand made two styles coexist.
-    for path in [*ROOT.glob("chapters/*.md"), *ROOT.glob("notebooks/*.md"), ROOT / "index.md"]:
+    for path in [
+        *ROOT.glob("chapters/*.md"),
+        *ROOT.glob("notebooks/*.md"),
+        ROOT / "index.md",
+    ]:
         assert "’" not in path.read_text(), path.name
 
 

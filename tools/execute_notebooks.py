@@ -82,7 +82,9 @@ def run_with_provenance(client: NotebookClient, nb) -> None:
 
 
 def execute(path: Path) -> bool:
-    subprocess.run([sys.executable, "-m", "jupytext", "--sync", "--quiet", str(path)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "jupytext", "--sync", "--quiet", str(path)], check=True
+    )
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,
@@ -102,7 +104,9 @@ def execute(path: Path) -> bool:
             ),
             "?",
         )
-        print(f"FAILED {path} (cell {index}): {str(exc).splitlines()[-1] if str(exc) else exc}")
+        print(
+            f"FAILED {path} (cell {index}): {str(exc).splitlines()[-1] if str(exc) else exc}"
+        )
         return False
     for cell in nb.cells:
         cell.metadata.pop("execution", None)

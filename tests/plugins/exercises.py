@@ -20,7 +20,13 @@ from queue import Empty
 import pytest
 
 from coursekit.checkpoint import stub_regions
-from coursekit.exercises import ROOT_VARIABLE, SOLUTION, STUB, exercises, repository_root
+from coursekit.exercises import (
+    ROOT_VARIABLE,
+    SOLUTION,
+    STUB,
+    exercises,
+    repository_root,
+)
 from tests.plugins import is_notebook_cell
 
 TIMEOUT = 120
@@ -43,9 +49,15 @@ def _errors(messages: list[dict]) -> list[dict]:
     return [m["content"] for m in messages if m["msg_type"] == "error"]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     # A stub is not a step of the notebook: it is run below, before its solution.
-    stubs = [i for i in items if is_notebook_cell(i) and STUB in i.cell.metadata.get("tags", [])]
+    stubs = [
+        i
+        for i in items
+        if is_notebook_cell(i) and STUB in i.cell.metadata.get("tags", [])
+    ]
     if stubs:
         items[:] = [i for i in items if i not in stubs]
         config.hook.pytest_deselected(items=stubs)
@@ -74,7 +86,9 @@ def _stub_must_fail_its_check(item: pytest.Item) -> None:
             stub_errors = _errors(_run(kernel, stub))
             check_errors = _errors(_run(kernel, check))
         except Empty:
-            pytest.fail(f"exercise {ident}: the stub or its check did not finish", False)
+            pytest.fail(
+                f"exercise {ident}: the stub or its check did not finish", False
+            )
         finally:
             if region:
                 _run(kernel, f"import os; os.environ.pop({ROOT_VARIABLE!r}, None)")

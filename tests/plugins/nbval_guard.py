@@ -27,7 +27,9 @@ def _listening_ports(proc: psutil.Process) -> list[str]:
         conns = proc.net_connections(kind="inet")
     except (psutil.AccessDenied, psutil.NoSuchProcess):
         return []
-    return [f"{c.laddr.ip}:{c.laddr.port}" for c in conns if c.status == psutil.CONN_LISTEN]
+    return [
+        f"{c.laddr.ip}:{c.laddr.port}" for c in conns if c.status == psutil.CONN_LISTEN
+    ]
 
 
 def marked_processes(token: str) -> list[psutil.Process]:
@@ -51,7 +53,9 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
     result = yield
-    if not is_notebook_cell(item) or (nextitem is not None and nextitem.parent is item.parent):
+    if not is_notebook_cell(item) or (
+        nextitem is not None and nextitem.parent is item.parent
+    ):
         return result
     # The notebook's kernel has just been shut down: whatever is left is a leak.
     token = item.config._nbval_guard_token
@@ -74,7 +78,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
     if problems:
         pytest.fail(
             f"{item.parent.nodeid} left things behind after its kernel stopped "
-            "(stop them in a finally/try block or a context manager):\n  " + "\n  ".join(problems),
+            "(stop them in a finally/try block or a context manager):\n  "
+            + "\n  ".join(problems),
             pytrace=False,
         )
     return result

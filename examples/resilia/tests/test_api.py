@@ -21,7 +21,9 @@ VALID = EXAMPLE_CUSTOMER
 def client(trained):
     """The API, with its feature store URL on a port where nothing listens."""
     store = f"http://127.0.0.1:{free_port()}"
-    settings = load_settings("dev", environ={}, overrides={"feature_store": {"url": store}})
+    settings = load_settings(
+        "dev", environ={}, overrides={"feature_store": {"url": store}}
+    )
     with TestClient(create_app(settings, *trained)) as client:
         yield client
 
@@ -96,7 +98,9 @@ def test_service_survives_bad_input(client):
     assert client.post("/predict", json=VALID).status_code == 200
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded"]
+)
 def test_a_body_that_is_not_json_is_a_415(client, content_type):
     headers = {"content-type": content_type} if content_type else {}
     response = client.post("/predict", content=json.dumps(VALID), headers=headers)
@@ -180,9 +184,16 @@ def test_metrics_expose_red_and_model_series(client):
     client.post("/predict", json=VALID)
     client.post("/predict", json={**VALID, "plan": "gold"})
     text = client.get("/metrics").text
-    assert 'http_requests_total{method="POST",route="/predict",status="200"} 1.0' in text
-    assert 'http_requests_total{method="POST",route="/predict",status="422"} 1.0' in text
-    assert 'http_request_duration_seconds_bucket{le="0.05",method="POST",route="/predict"}' in text
+    assert (
+        'http_requests_total{method="POST",route="/predict",status="200"} 1.0' in text
+    )
+    assert (
+        'http_requests_total{method="POST",route="/predict",status="422"} 1.0' in text
+    )
+    assert (
+        'http_request_duration_seconds_bucket{le="0.05",method="POST",route="/predict"}'
+        in text
+    )
     assert "resilia_predictions_total{risk_band=" in text
     assert "resilia_churn_probability_count 1.0" in text
     assert 'resilia_model_info{environment="dev"' in text
@@ -229,7 +240,10 @@ def test_feature_store_serves_only_model_columns(dev_settings):
         missing = client.get("/customers/C999999")
         assert missing.status_code == 404 and "C999999" not in missing.text
         assert client.get("/customers/C000001%0A").status_code == 422
-        assert client.get("/health/ready").json()["customers"] == dev_settings.data.n_customers
+        assert (
+            client.get("/health/ready").json()["customers"]
+            == dev_settings.data.n_customers
+        )
         text = client.get("/metrics").text
     # What the feature store returns is a valid API request body.
     assert set(record) == set(VALID)
@@ -283,17 +297,24 @@ def test_date_patterns_of_the_schema_match_the_validators():
 def test_json_numbers_that_are_whole_count_as_integers(client):
     response = client.post("/predict", json={**VALID, "rides_last_month": 3.0})
     assert response.status_code == 200
-    assert client.post("/predict", json={**VALID, "rides_last_month": 3.5}).status_code == 422
+    assert (
+        client.post("/predict", json={**VALID, "rides_last_month": 3.5}).status_code
+        == 422
+    )
 
 
 def test_exported_spans_keep_only_safe_attributes(trained):
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
 
     from resilia.serving.tracing import SAFE_ATTRIBUTES
 
     exporter = InMemorySpanExporter()
     store = f"http://127.0.0.1:{free_port()}"
-    settings = load_settings("dev", environ={}, overrides={"feature_store": {"url": store}})
+    settings = load_settings(
+        "dev", environ={}, overrides={"feature_store": {"url": store}}
+    )
     app = create_app(settings, *trained, span_exporter=exporter)
     personal = {"User-Agent": "jane.doe@example.org"}
     with TestClient(app) as client:
@@ -331,6 +352,8 @@ def test_json_depth_has_one_limit_on_every_python(body, deep):
 
 def test_a_body_just_past_the_depth_limit_is_a_400(client):
     body = b'{"customer_id": ' + b"[" * 40 + b"]" * 40 + b"}"
-    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    response = client.post(
+        "/predict", content=body, headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["detail"] == "the JSON body is nested too deeply"

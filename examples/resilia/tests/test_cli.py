@@ -14,7 +14,10 @@ def test_train_then_predict(tmp_path, capsys, monkeypatch):
     assert report["environment"] == "dev"
     assert (tmp_path / "artifacts" / "dev" / "model.joblib").is_file()
 
-    assert main(["generate", "--rows", "20", "--seed", "3", "--output", "clients.csv"]) == 0
+    assert (
+        main(["generate", "--rows", "20", "--seed", "3", "--output", "clients.csv"])
+        == 0
+    )
     capsys.readouterr()
     assert main(["predict", "--model", report["model"], "--input", "clients.csv"]) == 0
     rows = list(csv.DictReader(capsys.readouterr().out.splitlines()))
@@ -30,7 +33,10 @@ def test_unknown_environment_is_a_clean_error(capsys):
 
 
 def test_missing_model_is_a_clean_error(tmp_path, capsys):
-    assert main(["predict", "--model", str(tmp_path / "m.joblib"), "--input", "x.csv"]) == 2
+    assert (
+        main(["predict", "--model", str(tmp_path / "m.joblib"), "--input", "x.csv"])
+        == 2
+    )
     assert "no model file" in capsys.readouterr().err
 
 
@@ -70,7 +76,9 @@ def test_bad_values_in_csv_are_a_clean_error(tmp_path, capsys, dev_model_path):
     row[header.index("birth_date")] = "someday"
     csv_path.write_text("\n".join([text[0], ",".join(row)]) + "\n")
     capsys.readouterr()
-    assert main(["predict", "--model", str(dev_model_path), "--input", str(csv_path)]) == 2
+    assert (
+        main(["predict", "--model", str(dev_model_path), "--input", str(csv_path)]) == 2
+    )
     err = capsys.readouterr().err
     assert str(csv_path) in err and len(err.splitlines()) == 1
 
@@ -83,7 +91,9 @@ def test_bad_values_in_csv_are_a_clean_error(tmp_path, capsys, dev_model_path):
         ("feature-store", ["--port", "70000"], "feature_store.url"),
     ],
 )
-def test_server_options_go_through_the_settings_validation(capsys, command, option, field):
+def test_server_options_go_through_the_settings_validation(
+    capsys, command, option, field
+):
     assert main([command, *option]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and field in err, err

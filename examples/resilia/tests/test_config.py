@@ -10,7 +10,10 @@ def test_each_environment_loads(name):
 
 
 def test_environment_comes_from_variable():
-    assert load_settings(environ={"RESILIA_ENV": "staging"}).environment is Environment.STAGING
+    assert (
+        load_settings(environ={"RESILIA_ENV": "staging"}).environment
+        is Environment.STAGING
+    )
 
 
 def test_default_is_dev():
@@ -22,7 +25,9 @@ def test_name_is_case_and_space_insensitive():
 
 
 def test_unknown_environment_names_the_valid_ones():
-    with pytest.raises(ConfigurationError, match=r"unknown environment 'prd'.*dev, staging, prod"):
+    with pytest.raises(
+        ConfigurationError, match=r"unknown environment 'prd'.*dev, staging, prod"
+    ):
         load_settings(environ={"RESILIA_ENV": "prd"})
 
 
@@ -35,7 +40,8 @@ def test_environments_differ_where_they_should():
 
 def test_variable_overrides_file_value():
     settings = load_settings(
-        "staging", environ={"RESILIA_LOG_LEVEL": "DEBUG", "RESILIA_MODEL__TEST_SIZE": "0.3"}
+        "staging",
+        environ={"RESILIA_LOG_LEVEL": "DEBUG", "RESILIA_MODEL__TEST_SIZE": "0.3"},
     )
     assert settings.log_level == "DEBUG"
     assert settings.model.test_size == 0.3
@@ -60,7 +66,9 @@ def test_settings_are_immutable():
 def test_caller_overrides_win_and_are_validated():
     settings = load_settings("dev", environ={}, overrides={"api": {"port": 8080}})
     assert settings.api.port == 8080
-    with pytest.raises(ConfigurationError, match=r"api\.port: .*less than or equal to 65535"):
+    with pytest.raises(
+        ConfigurationError, match=r"api\.port: .*less than or equal to 65535"
+    ):
         load_settings("dev", environ={}, overrides={"api": {"port": 70000}})
 
 
@@ -91,5 +99,7 @@ def test_malformed_settings_file_is_named(tmp_path, monkeypatch):
     (tmp_path / "settings").mkdir()
     (tmp_path / "settings" / "base.toml").write_text("[api\nport = 1\n")
     monkeypatch.setattr(resilia.config.resources, "files", lambda _: tmp_path)
-    with pytest.raises(ConfigurationError, match=r"settings/base\.toml is not valid TOML"):
+    with pytest.raises(
+        ConfigurationError, match=r"settings/base\.toml is not valid TOML"
+    ):
         load_settings("dev", environ={})

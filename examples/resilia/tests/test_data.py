@@ -11,7 +11,9 @@ from resilia.schema import (
 
 
 def test_same_seed_same_data():
-    pd.testing.assert_frame_equal(generate_customers(500, seed=1), generate_customers(500, seed=1))
+    pd.testing.assert_frame_equal(
+        generate_customers(500, seed=1), generate_customers(500, seed=1)
+    )
 
 
 def test_other_seed_other_data():

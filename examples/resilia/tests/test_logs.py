@@ -42,12 +42,20 @@ def test_personal_data_is_masked(json_logger):
     logger, path = json_logger
     logger.info(
         "scored jane.doe@example.org",
-        extra={"email": "jane.doe@example.org", "birth_date": "1990-01-01", "plan": "confort"},
+        extra={
+            "email": "jane.doe@example.org",
+            "birth_date": "1990-01-01",
+            "plan": "confort",
+        },
     )
     (line,) = _lines(path)
     assert "jane.doe" not in path.read_text()
     assert line["message"] == "scored j***@example.org"
-    assert line["email"] == "***" and line["birth_date"] == "***" and line["plan"] == "confort"
+    assert (
+        line["email"] == "***"
+        and line["birth_date"] == "***"
+        and line["plan"] == "confort"
+    )
 
 
 def test_level_follows_the_environment(json_logger):

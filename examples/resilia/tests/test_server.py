@@ -22,7 +22,9 @@ def server(dev_settings, trained):
     )
     config.read_timeout_s = READ_TIMEOUT_S
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True
+    )
     thread.start()
     while not server.started:
         time.sleep(0.01)

@@ -26,7 +26,9 @@ def serving(app):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="error"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True
+    )
     thread.start()
     while not server.started:
         time.sleep(0.01)
@@ -74,9 +76,14 @@ def odd_store():
 
 def test_a_store_that_answers_nonsense_is_never_a_500(trained):
     with serving(odd_store()) as url:
-        settings = load_settings("dev", environ={}, overrides={"feature_store": {"url": url}})
+        settings = load_settings(
+            "dev", environ={}, overrides={"feature_store": {"url": url}}
+        )
         with TestClient(create_app(settings, *trained)) as client:
-            statuses = [client.get(f"/customers/C00000{i}/churn").status_code for i in range(1, 5)]
+            statuses = [
+                client.get(f"/customers/C00000{i}/churn").status_code
+                for i in range(1, 5)
+            ]
             metrics = client.get("/metrics").text
     assert statuses == [502, 502, 502, 503]
     assert 'resilia_feature_store_requests_total{outcome="invalid"} 1.0' in metrics
@@ -84,7 +91,9 @@ def test_a_store_that_answers_nonsense_is_never_a_500(trained):
 
 def test_readiness_answers_at_once_while_the_store_hangs(trained):
     with hung_store() as url:
-        settings = load_settings("dev", environ={}, overrides={"feature_store": {"url": url}})
+        settings = load_settings(
+            "dev", environ={}, overrides={"feature_store": {"url": url}}
+        )
         with TestClient(create_app(settings, *trained)) as client:
             started = time.perf_counter()
             ready = client.get("/health/ready")
@@ -95,7 +104,12 @@ def test_readiness_answers_at_once_while_the_store_hangs(trained):
 
 
 def _client(url: str, **settings) -> FeatureStoreClient:
-    values = {"url": url, "timeout_s": 0.5, "max_concurrency": 2, "queue_timeout_s": 0.05}
+    values = {
+        "url": url,
+        "timeout_s": 0.5,
+        "max_concurrency": 2,
+        "queue_timeout_s": 0.05,
+    }
     metrics = FeatureStoreMetrics(CollectorRegistry())
     return FeatureStoreClient(FeatureStoreSettings(**values | settings), metrics)
 
@@ -174,7 +188,10 @@ def test_the_same_pool_serves_again_once_the_store_answers_again():
 
     with serving(app) as url:
         first, second = asyncio.run(scenario(url))
-    assert sorted(type(r).__name__ for r in first) == ["StoreBusy"] * 8 + ["StoreError"] * 4
+    assert (
+        sorted(type(r).__name__ for r in first)
+        == ["StoreBusy"] * 8 + ["StoreError"] * 4
+    )
     assert [a.status_code for a in second] == [200] * 4
 
 

@@ -120,12 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_generate)
 
     p = commands.add_parser("settings", help="print the validated settings")
-    p.add_argument("--env", help=f"one of {', '.join(envs)} (default: $RESILIA_ENV or dev)")
+    p.add_argument(
+        "--env", help=f"one of {', '.join(envs)} (default: $RESILIA_ENV or dev)"
+    )
     p.set_defaults(func=_settings)
 
     p = commands.add_parser("train", help="train, check and save the model")
-    p.add_argument("--env", help=f"one of {', '.join(envs)} (default: $RESILIA_ENV or dev)")
-    p.add_argument("--output", type=Path, help="model file (default: <artifacts_dir>/model.joblib)")
+    p.add_argument(
+        "--env", help=f"one of {', '.join(envs)} (default: $RESILIA_ENV or dev)"
+    )
+    p.add_argument(
+        "--output", type=Path, help="model file (default: <artifacts_dir>/model.joblib)"
+    )
     p.set_defaults(func=_train)
 
     p = commands.add_parser("predict", help="score a customer CSV")
@@ -142,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     ):
         p = commands.add_parser(name, help=what)
-        p.add_argument("--env", help=f"one of {', '.join(envs)} (default: $RESILIA_ENV or dev)")
+        p.add_argument(
+            "--env", help=f"one of {', '.join(envs)} (default: $RESILIA_ENV or dev)"
+        )
         p.add_argument("--host")
         p.add_argument("--port", type=int)
         p.add_argument("--workers", type=int, help="processes (default: api.workers)")

@@ -122,7 +122,9 @@ def _overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         for part in path[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise ConfigurationError(f"{key} conflicts with another RESILIA_ variable")
+                raise ConfigurationError(
+                    f"{key} conflicts with another RESILIA_ variable"
+                )
         node[path[-1]] = value
     return result
 
@@ -150,7 +152,7 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Load and validate the settings of ``environment`` (default: ``$RESILIA_ENV`` or dev).
+    """Load and validate the settings of ``environment`` (default: $RESILIA_ENV or dev).
 
     ``overrides`` (nested like the TOML files, e.g. ``{"api": {"port": 8080}}``) win
     over everything else and are validated like the rest.
@@ -168,7 +170,8 @@ def load_settings(
         return Settings.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+            for err in exc.errors()
         )
         raise ConfigurationError(
             f"invalid settings for environment {env.value!r} (settings/base.toml, "

@@ -86,12 +86,16 @@ def generate_customers(n: int = 5_000, seed: int = 42) -> pd.DataFrame:
     student = age_years < 26
     monthly_fee = np.round(np.where(student, base_fee * 0.7, base_fee), 2)
 
-    mean_rides = np.array([PLAN_RIDES[p] for p in plans]) * rng.lognormal(0.0, 0.5, size=n)
+    mean_rides = np.array([PLAN_RIDES[p] for p in plans]) * rng.lognormal(
+        0.0, 0.5, size=n
+    )
     rides = rng.poisson(mean_rides)
     support_calls = rng.poisson(0.6, size=n)
     late_payments = rng.poisson(0.3, size=n)
 
-    plan_effect = np.select([plans == "essentiel", plans == "premium"], [0.3, -0.4], 0.0)
+    plan_effect = np.select(
+        [plans == "essentiel", plans == "premium"], [0.3, -0.4], 0.0
+    )
     logit = (
         -0.9
         + 0.55 * support_calls
@@ -124,7 +128,7 @@ def generate_customers(n: int = 5_000, seed: int = 42) -> pd.DataFrame:
 
 
 def request_payloads(n: int = 1_000, seed: int = 0) -> list[dict]:
-    """``n`` customers as JSON bodies for the API's ``POST /predict`` (no name, no e-mail)."""
+    """``n`` customers as JSON bodies for ``POST /predict`` (no name, no e-mail)."""
     customers = generate_customers(n, seed=seed)
     table = customers[["customer_id", *REQUIRED_COLUMNS]].copy()
     for column in ("birth_date", "signup_date"):

@@ -1,4 +1,4 @@
-"""Train, evaluate, save and load the churn model, and the business rules on its output."""
+"""Train, evaluate, save and load the churn model; the business rules on its output."""
 
 from __future__ import annotations
 
@@ -66,14 +66,20 @@ def build_pipeline(params: ModelSettings) -> Pipeline:
     preprocess = ColumnTransformer(
         [
             ("numeric", StandardScaler(), list(NUMERIC_FEATURES)),
-            ("categorical", OneHotEncoder(handle_unknown="ignore"), list(CATEGORICAL_FEATURES)),
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore"),
+                list(CATEGORICAL_FEATURES),
+            ),
         ]
     )
     classifier = LogisticRegression(C=params.regularization_c, max_iter=1_000)
     return Pipeline([("preprocess", preprocess), ("classifier", classifier)])
 
 
-def train(customers: pd.DataFrame, settings: Settings) -> tuple[Pipeline, TrainingReport]:
+def train(
+    customers: pd.DataFrame, settings: Settings
+) -> tuple[Pipeline, TrainingReport]:
     """Fit the pipeline on a stratified split and check it on the held-out part.
 
     Raises ModelQualityError when the held-out ROC AUC is below ``model.min_roc_auc``.
@@ -132,7 +138,9 @@ def load_model(path: str | Path) -> tuple[Pipeline, TrainingReport]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no model file at {path}; train one with `resilia train`")
+        raise FileNotFoundError(
+            f"no model file at {path}; train one with `resilia train`"
+        )
     try:
         bundle = joblib.load(path)
     except Exception as exc:  # truncated, corrupt or foreign files fail in many ways
@@ -141,7 +149,9 @@ def load_model(path: str | Path) -> tuple[Pipeline, TrainingReport]:
             "train it again with `resilia train`"
         ) from None
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
-        raise ModelFileError(f"{path} is not a resilia model bundle (format {BUNDLE_FORMAT})")
+        raise ModelFileError(
+            f"{path} is not a resilia model bundle (format {BUNDLE_FORMAT})"
+        )
     try:
         return bundle["pipeline"], TrainingReport(**bundle["report"])
     except (KeyError, TypeError):

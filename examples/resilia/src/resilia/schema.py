@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 REFERENCE_DATE = date(2025, 12, 31)
-"""Date at which the customer base is observed (ages and tenures are computed from it)."""
+"""Date at which the customer base is observed (ages and tenures count from it)."""
 
 DAYS_PER_YEAR = 365.25
 DAYS_PER_MONTH = 30.44
@@ -124,10 +124,12 @@ class Customer(BaseModel):
 
     customer_id: Annotated[StrictStr, Field(pattern=CUSTOMER_ID_PATTERN)] | None = None
     birth_date: IsoDate = Field(
-        description=f"age between {AGE_RANGE[0]} and {AGE_RANGE[1]} on {REFERENCE_DATE}",
+        description=f"age from {AGE_RANGE[0]} to {AGE_RANGE[1]} on {REFERENCE_DATE}",
         json_schema_extra={"pattern": BIRTH_DATE_PATTERN},
     )
-    postcode: StrictStr = Field(pattern=POSTCODE_PATTERN, description="French postcode, 5 digits")
+    postcode: StrictStr = Field(
+        pattern=POSTCODE_PATTERN, description="French postcode, 5 digits"
+    )
     signup_date: IsoDate = Field(
         description=f"between {FIRST_SIGNUP_DATE} and {REFERENCE_DATE}",
         json_schema_extra={"pattern": SIGNUP_DATE_PATTERN},
@@ -145,7 +147,8 @@ class Customer(BaseModel):
         age = age_years(value)
         if not low <= age <= high:
             raise ValueError(
-                f"age must be between {low} and {high} on {REFERENCE_DATE}, got {age:.0f}"
+                f"age must be between {low} and {high} on {REFERENCE_DATE}, "
+                f"got {age:.0f}"
             )
         return value
 
@@ -153,11 +156,15 @@ class Customer(BaseModel):
     @classmethod
     def within_service_life(cls, value: date) -> date:
         if not FIRST_SIGNUP_DATE <= value <= REFERENCE_DATE:
-            raise ValueError(f"must be between {FIRST_SIGNUP_DATE} and {REFERENCE_DATE}")
+            raise ValueError(
+                f"must be between {FIRST_SIGNUP_DATE} and {REFERENCE_DATE}"
+            )
         return value
 
 
-REQUIRED_COLUMNS = tuple(name for name in Customer.model_fields if name != "customer_id")
+REQUIRED_COLUMNS = tuple(
+    name for name in Customer.model_fields if name != "customer_id"
+)
 """The columns the model needs: the request model's fields, the id aside."""
 
 
@@ -186,7 +193,11 @@ def _text(value):
 
 
 def _prefix(value, length: int):
-    return _text(value).str[:length] if isinstance(value, pd.Series) else str(value)[:length]
+    return (
+        _text(value).str[:length]
+        if isinstance(value, pd.Series)
+        else str(value)[:length]
+    )
 
 
 def age_years(birth_date, reference_date: date = REFERENCE_DATE):
@@ -227,7 +238,9 @@ def customer_features(customer: Mapping, reference_date: date = REFERENCE_DATE) 
     }
 
 
-def build_features(customers: pd.DataFrame, reference_date: date = REFERENCE_DATE) -> pd.DataFrame:
+def build_features(
+    customers: pd.DataFrame, reference_date: date = REFERENCE_DATE
+) -> pd.DataFrame:
     """The feature table: one row per customer, columns ``FEATURE_COLUMNS``."""
     missing = [c for c in REQUIRED_COLUMNS if c not in customers.columns]
     if missing:

@@ -1,4 +1,4 @@
-"""Score one customer in microseconds, with the exact coefficients of the trained pipeline.
+"""Score one customer in microseconds, with the trained pipeline's exact coefficients.
 
 The scikit-learn pipeline is made for tables: scoring a single row through pandas
 costs about 3 ms, too slow for an API that must answer hundreds of requests per
@@ -37,8 +37,12 @@ class FastScorer:
             for i, name in enumerate(NUMERIC_FEATURES)
         )
         categorical, offset = [], n
-        for name, categories in zip(CATEGORICAL_FEATURES, encoder.categories_, strict=True):
-            weights = {str(c): float(coef[offset + j]) for j, c in enumerate(categories)}
+        for name, categories in zip(
+            CATEGORICAL_FEATURES, encoder.categories_, strict=True
+        ):
+            weights = {
+                str(c): float(coef[offset + j]) for j, c in enumerate(categories)
+            }
             categorical.append((name, weights))
             offset += len(categories)
         return cls(float(classifier.intercept_[0]), numeric, tuple(categorical))

@@ -58,21 +58,27 @@ def regions(text: str) -> dict[str, Region]:
     for index, line in enumerate(lines):
         if match := BEGIN.match(line):
             if begin is not None:
-                raise CheckpointError(f"ligne {index + 1} : zone d'exercice non refermée")
+                raise CheckpointError(
+                    f"ligne {index + 1} : zone d'exercice non refermée"
+                )
             begin = (match, index)
         elif END.match(line):
             if begin is None:
                 raise CheckpointError(f"ligne {index + 1} : fin de zone sans début")
             match, start = begin
             body = "".join(lines[start + 1 : index])
-            found[match["id"]] = Region(match["id"], match["indent"], start + 1, index, body)
+            found[match["id"]] = Region(
+                match["id"], match["indent"], start + 1, index, body
+            )
             begin = None
     if begin is not None:
         raise CheckpointError(f"ligne {begin[1] + 1} : zone d'exercice non refermée")
     return found
 
 
-def stub_regions(text: str, chapters: set[str] = frozenset(), ids: set[str] = frozenset()) -> str:
+def stub_regions(
+    text: str, chapters: set[str] = frozenset(), ids: set[str] = frozenset()
+) -> str:
     """``text`` with the regions of ``chapters`` (or with these ``ids``) replaced by a
     line saying what to do."""
     lines = text.splitlines(keepends=True)
@@ -93,7 +99,9 @@ def chapter_order(root: Path) -> list[str]:
 
 
 def _git(root: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         raise CheckpointError(f"git {' '.join(args)} : {result.stderr.strip()}")
     return result.stdout
@@ -107,14 +115,18 @@ def reference(root: Path) -> str:
         return _git(root, "rev-parse", "HEAD").strip()
 
 
-def checkpoint(root: Path, chapter: str, ref: str | None = None) -> tuple[list[str], Path]:
+def checkpoint(
+    root: Path, chapter: str, ref: str | None = None
+) -> tuple[list[str], Path]:
     """Restore ``examples/`` as at the start of ``chapter``.
 
     Returns the restored paths and the folder where the previous versions were kept.
     """
     order = chapter_order(root)
     if chapter not in order:
-        raise CheckpointError(f"chapitre inconnu {chapter!r} ; chapitres : {', '.join(order)}")
+        raise CheckpointError(
+            f"chapitre inconnu {chapter!r} ; chapitres : {', '.join(order)}"
+        )
     later = set(order[order.index(chapter) :])
     ref = ref or reference(root)
     backup = root / BACKUP_FOLDER / datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
@@ -149,13 +161,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"checkpoint : erreur : {exc}", file=sys.stderr)
         return 2
     if not restored:
-        print(f"Le fil rouge est déjà dans l'état du début du chapitre {args.chapitre}.")
+        print(
+            f"Le fil rouge est déjà dans l'état du début du chapitre {args.chapitre}."
+        )
         return 0
     print(f"Fil rouge remis à l'état du début du chapitre {args.chapitre} :")
     for path in restored:
         print(f"  {path}")
     if backup.exists():
-        print(f"Vos versions précédentes sont sauvegardées dans {backup.relative_to(root)}/")
+        print(
+            f"Vos versions précédentes sont sauvegardées dans {backup.relative_to(root)}/"
+        )
     return 0
 
 

@@ -54,7 +54,9 @@ class BuildError(RuntimeError):
         starts = [i for i, line in enumerate(lines) if _FAILED.match(line)]
         if not starts:
             errors = [line for line in lines if "ERROR" in line] or lines[-tail:]
-            return cls(dockerfile, "(before the first step)", errors[-tail:], errors[-1])
+            return cls(
+                dockerfile, "(before the first step)", errors[-tail:], errors[-1]
+            )
         first = starts[-1]
         step = _FAILED.match(lines[first]).group(1)
         output = []
@@ -72,7 +74,9 @@ class DockerError(RuntimeError):
     def __init__(self, args: list[str], result: subprocess.CompletedProcess):
         self.args_, self.result = args, result
         tail = "\n".join(result.stderr.strip().splitlines()[-15:])
-        super().__init__(f"docker {shlex.join(args)} exited with {result.returncode}:\n{tail}")
+        super().__init__(
+            f"docker {shlex.join(args)} exited with {result.returncode}:\n{tail}"
+        )
 
 
 def cli(
@@ -343,7 +347,11 @@ def cleanup(
     for network in client.networks.list(filters=filters):
         attempt("networks", network.remove)
     labelled = [image.id for image in client.images.list(all=True, filters=filters)]
-    new = set(image_ids(client)) - set(images_before) if images_before is not None else set()
+    new = (
+        set(image_ids(client)) - set(images_before)
+        if images_before is not None
+        else set()
+    )
     # Children before parents: repeat while something can still be removed.
     pending = list(dict.fromkeys(labelled + sorted(new)))
     for _ in range(10):
@@ -368,7 +376,9 @@ def leftovers(
     """What is still there with ``label`` (and images added since ``images_before``)."""
     filters = _label_filter(label)
     found = {
-        "containers": [c.name for c in client.containers.list(all=True, filters=filters)],
+        "containers": [
+            c.name for c in client.containers.list(all=True, filters=filters)
+        ],
         "volumes": [v.name for v in client.volumes.list(filters=filters)],
         "networks": [n.name for n in client.networks.list(filters=filters)],
         "images": [i.short_id for i in client.images.list(all=True, filters=filters)],

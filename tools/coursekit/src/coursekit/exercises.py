@@ -161,11 +161,15 @@ def exercises(notebook) -> dict[str, dict]:
         elif SOLUTION in tags:
             ident = cell.metadata.get("course", {}).get("exercise")
             if missing := SOLUTION_TAGS - tags:
-                raise ValueError(f"cell {index}: a solution also needs the tags {missing}")
+                raise ValueError(
+                    f"cell {index}: a solution also needs the tags {missing}"
+                )
             if not ident:
                 raise ValueError(f"cell {index}: a solution needs course.exercise")
             if stub != index - 1:
-                raise ValueError(f"cell {index}: exercise {ident} has no stub just before")
+                raise ValueError(
+                    f"cell {index}: exercise {ident} has no stub just before"
+                )
             if ident in found:
                 raise ValueError(f"cell {index}: exercise {ident!r} has two solutions")
             current = found[ident] = {
@@ -219,7 +223,9 @@ def write_student_copies(paths: Iterable[Path]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write the student copies of notebooks.")
+    parser = argparse.ArgumentParser(
+        description="Write the student copies of notebooks."
+    )
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
     try:

@@ -32,4 +32,6 @@ def unavailable(reason: str) -> NoReturn:
 def require_tools(*tools: str, why: str = "") -> None:
     """Skip (fail in CI) the calling test when one of ``tools`` is missing."""
     if missing := missing_tools(tools):
-        unavailable(f"not installed: {', '.join(missing)}" + (f" ({why})" if why else ""))
+        unavailable(
+            f"not installed: {', '.join(missing)}" + (f" ({why})" if why else "")
+        )

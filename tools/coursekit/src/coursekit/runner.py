@@ -45,13 +45,19 @@ class ManagedProcess:
         cwd: Path | None = None,
         port: int | None = None,
     ) -> None:
-        self.name, self.args, self.log_path = name, [str(a) for a in args], Path(log_path)
+        self.name, self.args, self.log_path = (
+            name,
+            [str(a) for a in args],
+            Path(log_path),
+        )
         self.ready_url, self.env, self.cwd, self.port = ready_url, env, cwd, port
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> ManagedProcess:
         if self.port is not None and not port_is_free(self.port):
-            raise RuntimeError(f"{self.name}: port {self.port} is already in use on 127.0.0.1")
+            raise RuntimeError(
+                f"{self.name}: port {self.port} is already in use on 127.0.0.1"
+            )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         try:
@@ -64,7 +70,9 @@ class ManagedProcess:
                 start_new_session=True,
             )
         except FileNotFoundError:
-            raise RuntimeError(f"{self.name}: command not found: {self.args[0]}") from None
+            raise RuntimeError(
+                f"{self.name}: command not found: {self.args[0]}"
+            ) from None
         finally:
             log.close()
         atexit.register(self.stop)
@@ -86,7 +94,9 @@ class ManagedProcess:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s:\n{self.tail()}")
+        raise RuntimeError(
+            f"{self.name} not ready after {timeout:.0f} s:\n{self.tail()}"
+        )
 
     @property
     def running(self) -> bool:
@@ -107,7 +117,9 @@ class ManagedProcess:
     def tail(self, lines: int = 20) -> str:
         if not self.log_path.exists():
             return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(
+            self.log_path.read_text(errors="replace").splitlines()[-lines:]
+        )
 
     def __enter__(self) -> ManagedProcess:
         return self.start()

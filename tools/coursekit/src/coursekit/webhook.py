@@ -66,11 +66,16 @@ class AlertReceiver:
         with self._condition:
             while True:
                 for alert in self.alerts():  # the condition's lock is re-entrant
-                    if alert["labels"].get("alertname") == alertname and alert["status"] == status:
+                    if (
+                        alert["labels"].get("alertname") == alertname
+                        and alert["status"] == status
+                    ):
                         return alert
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"no {status} {alertname} alert after {timeout:.0f} s")
+                    raise TimeoutError(
+                        f"no {status} {alertname} alert after {timeout:.0f} s"
+                    )
                 self._condition.wait(remaining)
 
     def __enter__(self) -> AlertReceiver:
