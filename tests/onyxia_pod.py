@@ -17,6 +17,7 @@ it, so nothing stays mounted whatever happens.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import inspect
 import os
@@ -24,6 +25,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -297,10 +299,21 @@ def install_ca(pod: Pod) -> None:
 
 
 def ensure(log) -> Pod:
-    """The cached pod, built first if needed."""
+    """The cached pod, built first if needed (one builder at a time: .ci/run starts
+    the build early, in the background, and the tests wait for it)."""
     sudo = privileged()
     assert sudo is not None
     root = CACHE / "onyxia-pod" / cache_key() / "root"
+    root.parent.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent.parent / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _build_if_needed(root, sudo, log)
+    pod = Pod(root, sudo)
+    install_ca(pod)
+    return pod
+
+
+def _build_if_needed(root: Path, sudo: list[str], log) -> None:
     if not (root.parent / "complete").is_file():
         # Roots built by another recipe are stale: about 2 GB each.
         for other in root.parent.parent.glob("*"):
@@ -316,6 +329,12 @@ def ensure(log) -> Pod:
         (building / "root").rename(root)
         building.rmdir()
         (root.parent / "complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%S\n"))
-    pod = Pod(root, sudo)
-    install_ca(pod)
-    return pod
+
+
+if __name__ == "__main__":
+    # python -m tests.onyxia_pod: build (or find) the cached pod, for .ci/run.
+    if reason := missing_requirements():
+        sys.exit(f"onyxia pod: not built: {reason}")
+    start = time.monotonic()
+    ensure(sys.stdout)
+    print(f"onyxia pod: ready in {time.monotonic() - start:.0f} s")
