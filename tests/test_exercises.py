@@ -19,10 +19,7 @@ from coursekit.exercises import (
     student_copy,
     student_path,
 )
-from tests.helpers import NOTEBOOKS, ROOT
-
-TEACHING_CHAPTERS = ["industrialisation", "observabilite", "docker", "spark"]
-NOT_YET: set[str] = set()  # every chapter has its exercises
+from tests.helpers import NOTEBOOKS, ROOT, TEACHING_CHAPTERS
 
 
 def _chapter_exercises(chapter):
@@ -33,17 +30,7 @@ def _chapter_exercises(chapter):
     return found
 
 
-@pytest.mark.parametrize(
-    "chapter",
-    [
-        pytest.param(
-            c, marks=pytest.mark.xfail(strict=True, reason="issue 13: to write")
-        )
-        if c in NOT_YET
-        else c
-        for c in TEACHING_CHAPTERS
-    ],
-)
+@pytest.mark.parametrize("chapter", TEACHING_CHAPTERS)
 def test_each_chapter_has_graded_exercises_one_changing_the_fil_rouge(chapter):
     found = _chapter_exercises(chapter)
     assert len(found) >= 3, f"{chapter}: {len(found)} exercises, at least 3 expected"
@@ -191,17 +178,7 @@ def _section(text, title):
     )
 
 
-@pytest.mark.parametrize(
-    "chapter",
-    [
-        pytest.param(
-            c, marks=pytest.mark.xfail(strict=True, reason="issue 13: to write")
-        )
-        if c in NOT_YET
-        else c
-        for c in TEACHING_CHAPTERS
-    ],
-)
+@pytest.mark.parametrize("chapter", TEACHING_CHAPTERS)
 def test_chapter_frames_the_learning(chapter):
     text = (ROOT / "chapters" / f"{chapter}.md").read_text(encoding="utf-8")
     assert "Ce que vous saurez faire" in text, "objectives"

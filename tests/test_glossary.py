@@ -5,11 +5,9 @@ import re
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, TEACHING_CHAPTERS
 
 GLOSSARY = ROOT / "chapters" / "glossaire.md"
-TEACHING_CHAPTERS = ["industrialisation", "observabilite", "docker", "spark"]
-NOT_YET: set[str] = set()  # every chapter links its terms
 CODE_FENCES = ("```{code-cell", "```{literalinclude", "```{graphviz", "```{toctree")
 ROLE = re.compile(r"\{term\}`([^`<]*?)(?:\s*<([^`>]+)>)?`")
 
@@ -78,17 +76,7 @@ def _first_use_problems(text, terms):
     return problems
 
 
-@pytest.mark.parametrize(
-    "chapter",
-    [
-        pytest.param(
-            c, marks=pytest.mark.xfail(strict=True, reason="issue 13: to link")
-        )
-        if c in NOT_YET
-        else c
-        for c in TEACHING_CHAPTERS
-    ],
-)
+@pytest.mark.parametrize("chapter", TEACHING_CHAPTERS)
 def test_terms_are_linked_at_first_use(chapter):
     text = prose((ROOT / "chapters" / f"{chapter}.md").read_text(encoding="utf-8"))
     problems = _first_use_problems(text, glossary_terms())
