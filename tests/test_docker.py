@@ -132,7 +132,7 @@ def test_context_ignore_keeps_only_the_sources():
     from docker.utils.build import exclude_paths
 
     sent = exclude_paths(str(CONTEXT), dk.ignore_patterns(EXAMPLES / "Dockerfile"))
-    assert "pyproject.toml" in sent and "src/resilia/api.py" in sent
+    assert "pyproject.toml" in sent and "src/resilia/serving/api.py" in sent
     assert not [p for p in sent if p.startswith("tests/") or "__pycache__" in p]
 
 

@@ -14,6 +14,7 @@ import yaml
 from fastapi.testclient import TestClient
 from resilia_observabilite.faults import Services, run_sequence
 
+from coursekit.checkpoint import regions, stub_regions
 from coursekit.policy import require_tools, unavailable
 from coursekit.runner import free_port
 from resilia.config import load_settings
@@ -56,7 +57,11 @@ def test_alerting_rules_pass_their_unit_tests():
 
 
 def test_every_alert_has_a_unit_test():
-    rules = yaml.safe_load((RULES / "resilia.rules.yml").read_text())
+    # An alert written in an exercise region is unit-tested by the exercise's check
+    # (promtool, three situations), which nbval runs from both sides.
+    text = (RULES / "resilia.rules.yml").read_text()
+    outside = stub_regions(text, ids=set(regions(text)))
+    rules = yaml.safe_load(outside)
     alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
     tests = yaml.safe_load((RULES / "resilia.rules.test.yml").read_text())["tests"]
     tested = {t["alertname"] for case in tests for t in case.get("alert_rule_test", [])}
