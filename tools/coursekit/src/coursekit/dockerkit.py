@@ -279,24 +279,11 @@ def build_image(
 def run_until_healthy(
     client: docker.DockerClient, image: str, *, timeout: float = 90, **run_kwargs
 ) -> tuple[docker.models.containers.Container, float]:
-    """Start a detached container and wait until its healthcheck says healthy."""
+    """Start a detached container and wait until its healthcheck says healthy;
+    return it and the seconds that took."""
     start = time.perf_counter()
     container = client.containers.run(image, detach=True, **run_kwargs)
-    deadline = start + timeout
-    while time.perf_counter() < deadline:
-        container.reload()
-        state = container.attrs["State"]
-        health = state.get("Health", {}).get("Status")
-        if health == "healthy":
-            return container, time.perf_counter() - start
-        if state["Status"] in {"exited", "dead"}:
-            break
-        time.sleep(0.2)
-    logs = container.logs(tail=20).decode(errors="replace")
-    raise RuntimeError(
-        f"container {container.name} not healthy after {timeout:.0f} s "
-        f"(status {container.status}); last log lines:\n{logs}"
-    )
+    return container, wait_healthy(container, timeout) - start
 
 
 def wait_healthy(container, timeout: float = 90) -> float:
