@@ -5,7 +5,9 @@ certificate issued by a local certificate authority (``trustme``), installs the
 configuration files it is given (``pg_hba.conf`` and an included ``resilia.conf``),
 then starts ``postgres`` on a free port of 127.0.0.1 through ``ManagedProcess``, so it
 is stopped even when a cell fails. PostgreSQL refuses to run as root: as root (CI), the
-server runs as the unprivileged user ``nobody`` and owns its directory.
+server runs as the unprivileged user ``nobody``, with its data directory in a fresh
+directory of its own under the system's temporary folder (``workdir`` may sit where
+``nobody`` cannot go), removed when the server stops.
 
     with PostgresServer(workdir, config_dir) as server:
         psycopg.connect(server.conninfo())
@@ -20,6 +22,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -72,6 +75,7 @@ class PostgresServer:
         self.workdir = Path(workdir)
         self.config_dir = Path(config_dir)
         self.data_dir = self.workdir / "data"
+        self._private_dir: Path | None = None
         self.ca = ca or trustme.CA(organization_name="resilia course CA")
         self.ca_file = self.workdir / "ca.pem"
         self.log_path = self.workdir / "postgres.log"
@@ -105,8 +109,11 @@ class PostgresServer:
                 "--clear-groups",
                 "--",
             ]
-            self._chown(self.workdir)
-        pwfile = self.workdir / "superuser.pw"
+            self._private_dir = Path(tempfile.mkdtemp(prefix="coursekit-pg-"))
+            self._private_dir.chmod(0o700)
+            self._chown(self._private_dir)
+            self.data_dir = self._private_dir / "data"
+        pwfile = (self._private_dir or self.workdir) / "superuser.pw"
         pwfile.write_text(self.password + "\n")
         pwfile.chmod(0o600)
         self._chown(pwfile)
@@ -184,14 +191,15 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Fast shutdown (SIGINT: open sessions are closed), then the process group."""
-        if self.process is None or not self.process.running:
-            return
-        try:
-            os.kill(self.process.process.pid, signal.SIGINT)
-            self.process.process.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        self.process.stop()
+        if self.process is not None and self.process.running:
+            try:
+                os.kill(self.process.process.pid, signal.SIGINT)
+                self.process.process.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+            self.process.stop()
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
 
     def __enter__(self) -> PostgresServer:
         return self.start()
