@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 SPHINXOPTS ?= -W --keep-going
 BUILDDIR := _build
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
+# make test runs the suite in two processes (a notebook never splits: tests/plugins/distribution.py)
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help html serve test lint notebooks sync lab bench clean lock checkpoint linkcheck
@@ -69,7 +71,7 @@ $(AXE): tests/axe/package.json tests/axe/package-lock.json
 test: $(VENV)/.dev $(AXE) .venv-checkov/.done ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
 	$(MAKE) html
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 sync: $(VENV)/.dev ## Sync each notebook with its jupytext .md twin (the newer one wins)
 	$(BIN)/jupytext --sync $(NOTEBOOKS)

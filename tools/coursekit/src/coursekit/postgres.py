@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from coursekit.policy import find_tool
 from coursekit.runner import ManagedProcess, free_port
 
 SERVER_NAME = "localhost"
@@ -40,14 +41,8 @@ class PostgresUnavailable(RuntimeError):
 
 def bin_dir() -> Path:
     """The directory of ``initdb`` and ``postgres``: on the PATH, else Debian's newest."""
-    if found := shutil.which("initdb"):
-        return Path(found).resolve().parent
-    versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0,
-    )
-    if versions:
-        return versions[-1].parent
+    if found := find_tool("initdb"):
+        return found.resolve().parent
     raise PostgresUnavailable(
         "PostgreSQL server not installed (initdb not found on the PATH nor under "
         "/usr/lib/postgresql/*/bin); on Debian/Ubuntu: apt-get install postgresql"
