@@ -81,6 +81,16 @@ class TracingSettings(_Strict):
     sample_ratio: float = Field(ge=0, le=1)
 
 
+class AuthSettings(_Strict):
+    """Bearer tokens on the API (``resilia.serving.auth``): ``off`` or ``required``."""
+
+    mode: Literal["off", "required"]
+    issuer: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
+    audience: str = Field(min_length=1)
+    leeway_s: float = Field(default=0.0, ge=0, le=60)
+    timeout_s: float = Field(default=2.0, gt=0, le=30)
+
+
 class Settings(_Strict):
     environment: Environment
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -91,6 +101,7 @@ class Settings(_Strict):
     feature_store: FeatureStoreSettings
     logging: LoggingSettings
     tracing: TracingSettings
+    auth: AuthSettings
 
     @property
     def model_path(self) -> Path:
