@@ -83,6 +83,7 @@ def test_rotation_rewraps_the_key_and_keeps_the_ciphertext(tmp_path, ring):
         ("nokey", "id:base64"),
         ("k:not base64!", "not valid base64"),
         ("k:AAAA", "3 bytes"),
+        (f"k:{new_key()},k:{new_key()}", "twice"),
     ],
 )
 def test_a_bad_key_ring_is_refused_with_the_reason(text, message):

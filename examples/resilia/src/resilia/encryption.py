@@ -64,6 +64,10 @@ class KeyRing:
                 raise EncryptionError(
                     f"key {key_id!r} has {len(key)} bytes, AES-256 needs 32"
                 )
+            # exercise: securite-duplicate-key
+            if key_id in keys:
+                raise EncryptionError(f"key id {key_id!r} appears twice in the ring")
+            # end of exercise
             keys[key_id] = key
         if not keys:
             raise EncryptionError(f"{KEYS_VAR} holds no key")

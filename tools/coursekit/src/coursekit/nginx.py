@@ -53,7 +53,10 @@ class Nginx(ManagedProcess):
         key: Path,
         rate: int = 20,
         burst: int = 10,
+        as_user: str | None = None,
     ) -> None:
+        """``as_user`` (as root only): run nginx itself as that user, through
+        ``runuser``; the prefix is given to that user."""
         binary = nginx_binary()
         if binary is None:
             raise RuntimeError("nginx is not installed (apt-get install nginx)")
@@ -63,8 +66,13 @@ class Nginx(ManagedProcess):
         self.http = f"http://127.0.0.1:{self.http_port}"
         for sub in ("logs", *(f"tmp/{d}" for d in TEMP_DIRS)):
             (prefix / sub).mkdir(parents=True, exist_ok=True)
-        user = ""
-        if os.geteuid() == 0:
+        user, wrapper = "", []
+        if as_user is not None and os.geteuid() == 0:
+            account = pwd.getpwnam(as_user)
+            for path in [prefix, *prefix.rglob("*")]:
+                os.chown(path, account.pw_uid, account.pw_gid)
+            wrapper = ["runuser", "-u", as_user, "--"]
+        elif os.geteuid() == 0:
             nobody = pwd.getpwnam("nobody")
             for d in TEMP_DIRS:
                 os.chown(prefix / "tmp" / d, nobody.pw_uid, nobody.pw_gid)
@@ -92,8 +100,11 @@ class Nginx(ManagedProcess):
                 },
             )
         )
+        if wrapper:
+            os.chown(self.conf, account.pw_uid, account.pw_gid)
         check = subprocess.run(
             [
+                *wrapper,
                 binary,
                 "-t",
                 "-p",
@@ -110,7 +121,16 @@ class Nginx(ManagedProcess):
             raise RuntimeError(f"nginx -t refused the configuration:\n{check.stderr}")
         super().__init__(
             "nginx",
-            [binary, "-p", prefix, "-e", prefix / "logs/error.log", "-c", self.conf],
+            [
+                *wrapper,
+                binary,
+                "-p",
+                prefix,
+                "-e",
+                prefix / "logs/error.log",
+                "-c",
+                self.conf,
+            ],
             log_path=prefix / "logs" / "nginx.out",
             ready_url=f"{self.http}/nginx-health",
             port=self.https_port,
