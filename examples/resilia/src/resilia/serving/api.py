@@ -84,7 +84,7 @@ router = APIRouter(responses=COMMON_RESPONSES, route_class=JsonRoute)
     "/predict",
     response_model=Prediction,
     tags=["prédiction"],
-    responses={**BODY_RESPONSES, **AUTH_RESPONSES},
+    responses=BODY_RESPONSES | AUTH_RESPONSES,
     dependencies=[Depends(require_scope("churn:predict")), Depends(require_json)],
 )
 async def predict_body(customer: Customer, api: ApiDep) -> Prediction:
@@ -96,7 +96,7 @@ async def predict_body(customer: Customer, api: ApiDep) -> Prediction:
     "/customers/{customer_id}/churn",
     response_model=Prediction,
     tags=["prédiction"],
-    responses={**STORE_RESPONSES, **AUTH_RESPONSES},
+    responses=STORE_RESPONSES | AUTH_RESPONSES,
     dependencies=[Depends(require_scope("customers:read"))],
 )
 async def predict_known(customer_id: CustomerId, api: ApiDep) -> Prediction:
