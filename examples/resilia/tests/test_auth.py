@@ -19,6 +19,8 @@ from resilia.serving.app import create_app
 from resilia.serving.auth import InvalidToken, TokenValidator
 
 AUDIENCE = "https://api.resilia.example"
+# RSA key generation is slow: one attacker key for the module.
+ATTACKER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 class Provider:
@@ -83,7 +85,7 @@ class Provider:
         self.server.server_close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def provider():
     provider = Provider()
     yield provider
@@ -151,9 +153,7 @@ def test_another_scheme_counts_as_no_token(client):
         (lambda p: p.token(aud="https://reports.resilia.example"), "another audience"),
         (lambda p: p.token(iss="https://evil.example"), "another issuer"),
         (
-            lambda p: p.token(
-                key=rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            ),
+            lambda p: p.token(key=ATTACKER_KEY),
             "signature is invalid",
         ),
         (lambda p: p.token(kid="unknown"), "unknown key"),
