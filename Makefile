@@ -68,7 +68,16 @@ $(AXE): tests/axe/package.json tests/axe/package-lock.json
 	  echo "npm not found: no axe-core, the browser tests will be skipped (apt-get install npm)"; \
 	fi
 
-test: $(VENV)/.dev $(AXE) .venv-checkov/.done ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
+# The security chapter's OpenID Connect provider (oidc-provider), pinned by its lock file.
+OIDC := examples/securite/oidc/node_modules/.stamp
+$(OIDC): examples/securite/oidc/package.json examples/securite/oidc/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix examples/securite/oidc --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+	  echo "npm not found: no OpenID Connect provider, the security notebook stops at its first cell (apt-get install npm)"; \
+	fi
+
+test: $(VENV)/.dev $(AXE) $(OIDC) .venv-checkov/.done ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
 	$(MAKE) html
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
@@ -76,7 +85,7 @@ test: $(VENV)/.dev $(AXE) .venv-checkov/.done ## Lint, build the site, then run 
 sync: $(VENV)/.dev ## Sync each notebook with its jupytext .md twin (the newer one wins)
 	$(BIN)/jupytext --sync $(NOTEBOOKS)
 
-notebooks: $(VENV)/.dev ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
+notebooks: $(VENV)/.dev $(OIDC) ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 	$(BIN)/python -m coursekit.exercises $(NOTEBOOKS)
 

@@ -95,6 +95,14 @@ class DatabaseSettings(_Strict):
     sslrootcert: Path
     connect_timeout_s: int = Field(default=5, ge=1, le=60)
     retention_days: int = Field(ge=1)
+class AuthSettings(_Strict):
+    """Bearer tokens on the API (``resilia.serving.auth``): ``off`` or ``required``."""
+
+    mode: Literal["off", "required"]
+    issuer: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
+    audience: str = Field(min_length=1)
+    leeway_s: float = Field(default=0.0, ge=0, le=60)
+    timeout_s: float = Field(default=2.0, gt=0, le=30)
 
 
 class Settings(_Strict):
@@ -108,6 +116,7 @@ class Settings(_Strict):
     logging: LoggingSettings
     tracing: TracingSettings
     database: DatabaseSettings
+    auth: AuthSettings
 
     @property
     def model_path(self) -> Path:
