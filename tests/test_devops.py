@@ -6,6 +6,7 @@ notebooks/devops.ipynb; here, the checks a maintainer runs before pushing, and t
 a broken file gives.
 """
 
+import importlib.util
 import json
 import os
 import re
@@ -28,8 +29,18 @@ BIN = Path(sys.executable).parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 GITLAB_CI = EXAMPLES / "gitlab-ci" / ".gitlab-ci.yml"
 ARGOCD = EXAMPLES / "argocd"
-sys.path.insert(0, str(ARGOCD / "schema"))
-from crd_to_schema import convert  # noqa: E402
+
+
+def _load_converter():
+    spec = importlib.util.spec_from_file_location(
+        "crd_to_schema", ARGOCD / "schema" / "crd_to_schema.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.convert
+
+
+convert = _load_converter()
 
 # --- Ansible ---------------------------------------------------------------------------
 
