@@ -88,6 +88,7 @@ def test_every_overlay_renders_the_whole_service(rendered):
         "CronJob",
         "Ingress",
         "NetworkPolicy",
+        "PodDisruptionBudget",
     }
     assert set(_by_kind(rendered["dev"])) == common
     assert set(_by_kind(rendered["prod"])) == common | {"HorizontalPodAutoscaler"}
@@ -462,7 +463,7 @@ def test_live_deployment_of_the_dev_overlay(rendered, tmp_path):
             ready_url=f"http://127.0.0.1:{port}/health/ready",
         ).start(timeout=60):
             health = httpx.get(f"http://127.0.0.1:{port}/health/ready").json()
-    assert health["status"] in {"ok", "degraded"}
+    assert health["status"] in {"ready", "degraded"}
     assert session.closed
 
 

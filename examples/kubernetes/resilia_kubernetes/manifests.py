@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -29,6 +30,13 @@ BASE = KUBERNETES_DIR / "base"
 OVERLAYS = {name: KUBERNETES_DIR / "overlays" / name for name in ("dev", "prod")}
 POD = KUBERNETES_DIR / "pod.yaml"
 RBAC = KUBERNETES_DIR / "rbac"
+
+
+# kubernetes-validate re-reads its schema files (the definitions weigh megabytes) for
+# every object: read each once per process. Its functions only read the result.
+kubernetes_validate.utils.schema_contents = functools.cache(
+    kubernetes_validate.utils.schema_contents
+)
 
 
 class ManifestError(ValueError):
