@@ -109,7 +109,9 @@ class Kubectl:
         return self("logs", f"job/{job}", f"--tail={tail}")
 
     def delete(self, names: Iterable[str]) -> list[str]:
-        return self("delete", "--ignore-not-found", "--wait=false", *names)
+        # Waits until they are gone, so that a new apply never meets them half-deleted.
+        wait = ["--ignore-not-found", "--wait=true", "--timeout=120s"]
+        return self("delete", *wait, *names)
 
 
 Runner = Callable[..., subprocess.CompletedProcess]
