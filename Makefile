@@ -29,7 +29,7 @@ $(VENV)/.site: requirements/site.txt _ext/pyproject.toml $(wildcard _ext/*.py) |
 
 # The book's own Python packages, installed editable: the fil rouge, its Spark job and
 # the course kit (process runner, tool policy) that notebooks and tests import.
-PACKAGES := examples/resilia examples/spark examples/observabilite tools/coursekit
+PACKAGES := examples/resilia examples/kubernetes examples/spark examples/observabilite tools/coursekit
 
 $(VENV)/.dev: requirements/dev.txt $(PACKAGES:%=%/pyproject.toml) _ext/pyproject.toml $(wildcard _ext/*.py) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt $(PACKAGES:%=-e %) -e _ext

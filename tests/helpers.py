@@ -13,6 +13,7 @@ TEACHING_CHAPTERS = [
     "reglementation",
     "devops",
     "docker",
+    "kubernetes",
     "spark",
 ]
 """The chapters that teach (with exercises, glossary links), in the book's order."""
