@@ -9,7 +9,7 @@ BUILDDIR := _build
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 
 .DEFAULT_GOAL := help
-.PHONY: help html serve test lint notebooks sync lab bench clean lock checkpoint linkcheck
+.PHONY: help html serve test lint notebooks sync lab bench clean lock checkpoint linkcheck airflow
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -59,7 +59,16 @@ $(AXE): tests/axe/package.json tests/axe/package-lock.json
 	  echo "npm not found: no axe-core, the browser tests will be skipped (apt-get install npm)"; \
 	fi
 
-test: $(VENV)/.dev $(AXE) ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
+# Airflow in its own venv (its pins disagree with the dev stack), with resilia on top.
+AIRFLOW_VENV := .venv-airflow
+$(AIRFLOW_VENV)/.stamp: requirements/airflow.txt examples/resilia/pyproject.toml
+	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r requirements/airflow.txt -e examples/resilia
+	@touch $@
+
+airflow: $(AIRFLOW_VENV)/.stamp ## Build .venv-airflow (Airflow 3 + resilia), used by the Airflow chapter
+
+test: $(VENV)/.dev $(AXE) $(AIRFLOW_VENV)/.stamp ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
 	$(MAKE) html
 	$(BIN)/python -m pytest
@@ -67,7 +76,7 @@ test: $(VENV)/.dev $(AXE) ## Lint, build the site, then run the whole suite (pac
 sync: $(VENV)/.dev ## Sync each notebook with its jupytext .md twin (the newer one wins)
 	$(BIN)/jupytext --sync $(NOTEBOOKS)
 
-notebooks: $(VENV)/.dev ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
+notebooks: $(VENV)/.dev $(AIRFLOW_VENV)/.stamp ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 	$(BIN)/python -m coursekit.exercises $(NOTEBOOKS)
 
@@ -75,12 +84,13 @@ notebooks: $(VENV)/.dev ## Re-execute the notebooks and store their fresh output
 # checked to resolve for each of the others, so no environment gets downgraded. Each
 # lock lists its inputs (after -c, the lock it must agree with), in dependency order.
 PYTHONS := 3.11 3.12 3.13
-LOCKS := site dev kernel lab bench
+LOCKS := site dev kernel lab bench airflow
 site.lock := requirements/site.in
 dev.lock := requirements/site.in requirements/kernel.in requirements/test.in -c requirements/site.txt
 kernel.lock := requirements/kernel.in -c requirements/dev.txt
 lab.lock := requirements/lab.in -c requirements/dev.txt
 bench.lock := requirements/bench.in -c requirements/dev.txt
+airflow.lock := requirements/airflow.in  # own venv: not constrained by the dev lock
 UV_COMPILE = $(BIN)/uv pip compile -q
 
 lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in (Python 3.11 to 3.13)
