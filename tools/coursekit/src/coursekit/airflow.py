@@ -127,7 +127,7 @@ class AirflowHome:
         """The pod spec a KubernetesPodOperator task renders for a date (offline)."""
         return self._driver("pod", str(self.dags), dag_id, task_id, logical_date)
 
-    def api_server(self, timeout: float = 60) -> ManagedProcess:
+    def api_server(self, timeout: float = 120) -> ManagedProcess:
         port = free_port()
         server = ManagedProcess(
             "airflow api-server",
