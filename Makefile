@@ -33,6 +33,13 @@ $(VENV)/.dev: requirements/dev.txt $(PACKAGES:%=%/pyproject.toml) _ext/pyproject
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt $(PACKAGES:%=-e %) -e _ext
 	@touch $@ $(VENV)/.site
 
+# Tools that pin libraries the book's stack disagrees with live in a venv of their own,
+# made from their own lock: .venv-checkov from requirements/checkov.txt, and so on.
+.venv-%/.done: requirements/%.txt
+	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet -r $<
+	@touch $@
+
 html: $(VENV)/.site ## Build the site into _build/html (stored outputs, nothing executed)
 	$(BIN)/sphinx-build -b html $(SPHINXOPTS) . $(BUILDDIR)/html
 	@echo "Site: $(BUILDDIR)/html/index.html"
@@ -59,16 +66,15 @@ $(AXE): tests/axe/package.json tests/axe/package-lock.json
 	  echo "npm not found: no axe-core, the browser tests will be skipped (apt-get install npm)"; \
 	fi
 
-# Airflow in its own venv (its pins disagree with the dev stack), with resilia on top.
-AIRFLOW_VENV := .venv-airflow
-$(AIRFLOW_VENV)/.stamp: requirements/airflow.txt examples/resilia/pyproject.toml
-	test -x $(AIRFLOW_VENV)/bin/python || $(PYTHON) -m venv $(AIRFLOW_VENV)
-	$(AIRFLOW_VENV)/bin/python -m pip install --quiet -r requirements/airflow.txt -e examples/resilia
+# Airflow in its own venv (its pins disagree with the dev stack): the generic rule
+# above installs the lock, this one adds resilia, which the DAG's tasks call.
+.venv-airflow/.stamp: .venv-airflow/.done examples/resilia/pyproject.toml
+	.venv-airflow/bin/python -m pip install --quiet --no-deps -e examples/resilia
 	@touch $@
 
-airflow: $(AIRFLOW_VENV)/.stamp ## Build .venv-airflow (Airflow 3 + resilia), used by the Airflow chapter
+airflow: .venv-airflow/.stamp ## Build .venv-airflow (Airflow 3 + resilia), used by the Airflow chapter
 
-test: $(VENV)/.dev $(AXE) $(AIRFLOW_VENV)/.stamp ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
+test: $(VENV)/.dev $(AXE) .venv-checkov/.done .venv-airflow/.stamp ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
 	$(MAKE) html
 	$(BIN)/python -m pytest
@@ -76,7 +82,7 @@ test: $(VENV)/.dev $(AXE) $(AIRFLOW_VENV)/.stamp ## Lint, build the site, then r
 sync: $(VENV)/.dev ## Sync each notebook with its jupytext .md twin (the newer one wins)
 	$(BIN)/jupytext --sync $(NOTEBOOKS)
 
-notebooks: $(VENV)/.dev $(AIRFLOW_VENV)/.stamp ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
+notebooks: $(VENV)/.dev .venv-airflow/.stamp ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 	$(BIN)/python -m coursekit.exercises $(NOTEBOOKS)
 
@@ -84,13 +90,14 @@ notebooks: $(VENV)/.dev $(AIRFLOW_VENV)/.stamp ## Re-execute the notebooks and s
 # checked to resolve for each of the others, so no environment gets downgraded. Each
 # lock lists its inputs (after -c, the lock it must agree with), in dependency order.
 PYTHONS := 3.11 3.12 3.13
-LOCKS := site dev kernel lab bench airflow
+LOCKS := site dev kernel lab bench checkov airflow
 site.lock := requirements/site.in
 dev.lock := requirements/site.in requirements/kernel.in requirements/test.in -c requirements/site.txt
 kernel.lock := requirements/kernel.in -c requirements/dev.txt
 lab.lock := requirements/lab.in -c requirements/dev.txt
 bench.lock := requirements/bench.in -c requirements/dev.txt
-airflow.lock := requirements/airflow.in  # own venv: not constrained by the dev lock
+checkov.lock := requirements/checkov.in
+airflow.lock := requirements/airflow.in
 UV_COMPILE = $(BIN)/uv pip compile -q
 
 lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in (Python 3.11 to 3.13)
