@@ -11,7 +11,7 @@ NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help html serve test lint notebooks sync lab bench clean lock checkpoint linkcheck
+.PHONY: help html serve test lint notebooks sync lab bench clean lock checkpoint linkcheck airflow
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,7 +77,15 @@ $(OIDC): examples/securite/oidc/package.json examples/securite/oidc/package-lock
 	  echo "npm not found: no OpenID Connect provider, the security notebook stops at its first cell (apt-get install npm)"; \
 	fi
 
-test: $(VENV)/.dev $(AXE) $(OIDC) .venv-checkov/.done ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
+# Airflow in its own venv (its pins disagree with the dev stack): the generic rule
+# above installs the lock, this one adds resilia, which the DAG's tasks call.
+.venv-airflow/.stamp: .venv-airflow/.done examples/resilia/pyproject.toml
+	.venv-airflow/bin/python -m pip install --quiet --no-deps -e examples/resilia
+	@touch $@
+
+airflow: .venv-airflow/.stamp ## Build .venv-airflow (Airflow 3 + resilia), used by the Airflow chapter
+
+test: $(VENV)/.dev $(AXE) $(OIDC) .venv-checkov/.done .venv-airflow/.stamp ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
 	$(MAKE) html
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
@@ -85,7 +93,7 @@ test: $(VENV)/.dev $(AXE) $(OIDC) .venv-checkov/.done ## Lint, build the site, t
 sync: $(VENV)/.dev ## Sync each notebook with its jupytext .md twin (the newer one wins)
 	$(BIN)/jupytext --sync $(NOTEBOOKS)
 
-notebooks: $(VENV)/.dev $(OIDC) ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
+notebooks: $(VENV)/.dev $(OIDC) .venv-airflow/.stamp ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 	$(BIN)/python -m coursekit.exercises $(NOTEBOOKS)
 
@@ -93,13 +101,14 @@ notebooks: $(VENV)/.dev $(OIDC) ## Re-execute the notebooks and store their fres
 # checked to resolve for each of the others, so no environment gets downgraded. Each
 # lock lists its inputs (after -c, the lock it must agree with), in dependency order.
 PYTHONS := 3.11 3.12 3.13
-LOCKS := site dev kernel lab bench checkov
+LOCKS := site dev kernel lab bench checkov airflow
 site.lock := requirements/site.in
 dev.lock := requirements/site.in requirements/kernel.in requirements/test.in -c requirements/site.txt
 kernel.lock := requirements/kernel.in -c requirements/dev.txt
 lab.lock := requirements/lab.in -c requirements/dev.txt
 bench.lock := requirements/bench.in -c requirements/dev.txt
 checkov.lock := requirements/checkov.in
+airflow.lock := requirements/airflow.in
 UV_COMPILE = $(BIN)/uv pip compile -q
 
 lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in (Python 3.11 to 3.13)
