@@ -51,6 +51,8 @@ class ModelFileError(ValueError):
 
 @dataclass(frozen=True)
 class TrainingReport:
+    """What a training run measured, stored next to the model."""
+
     environment: str
     n_train: int
     n_test: int
@@ -63,6 +65,7 @@ class TrainingReport:
 
 
 def build_pipeline(params: ModelSettings) -> Pipeline:
+    """The untrained pipeline: scaling, one-hot encoding, logistic regression."""
     preprocess = ColumnTransformer(
         [
             ("numeric", StandardScaler(), list(NUMERIC_FEATURES)),
@@ -118,6 +121,7 @@ def train_from_settings(settings: Settings) -> tuple[Pipeline, TrainingReport]:
 
 
 def save_model(pipeline: Pipeline, report: TrainingReport, path: str | Path) -> Path:
+    """Write the pipeline and its report to ``path`` (joblib); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     bundle = {
