@@ -33,6 +33,13 @@ $(VENV)/.dev: requirements/dev.txt $(PACKAGES:%=%/pyproject.toml) _ext/pyproject
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt $(PACKAGES:%=-e %) -e _ext
 	@touch $@ $(VENV)/.site
 
+# Tools that pin libraries the book's stack disagrees with live in a venv of their own,
+# made from their own lock: .venv-checkov from requirements/checkov.txt, and so on.
+.venv-%/.done: requirements/%.txt
+	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet -r $<
+	@touch $@
+
 html: $(VENV)/.site ## Build the site into _build/html (stored outputs, nothing executed)
 	$(BIN)/sphinx-build -b html $(SPHINXOPTS) . $(BUILDDIR)/html
 	@echo "Site: $(BUILDDIR)/html/index.html"
@@ -59,7 +66,7 @@ $(AXE): tests/axe/package.json tests/axe/package-lock.json
 	  echo "npm not found: no axe-core, the browser tests will be skipped (apt-get install npm)"; \
 	fi
 
-test: $(VENV)/.dev $(AXE) ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
+test: $(VENV)/.dev $(AXE) .venv-checkov/.done ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
 	$(MAKE) html
 	$(BIN)/python -m pytest
@@ -75,12 +82,13 @@ notebooks: $(VENV)/.dev ## Re-execute the notebooks and store their fresh output
 # checked to resolve for each of the others, so no environment gets downgraded. Each
 # lock lists its inputs (after -c, the lock it must agree with), in dependency order.
 PYTHONS := 3.11 3.12 3.13
-LOCKS := site dev kernel lab bench
+LOCKS := site dev kernel lab bench checkov
 site.lock := requirements/site.in
 dev.lock := requirements/site.in requirements/kernel.in requirements/test.in -c requirements/site.txt
 kernel.lock := requirements/kernel.in -c requirements/dev.txt
 lab.lock := requirements/lab.in -c requirements/dev.txt
 bench.lock := requirements/bench.in -c requirements/dev.txt
+checkov.lock := requirements/checkov.in
 UV_COMPILE = $(BIN)/uv pip compile -q
 
 lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in (Python 3.11 to 3.13)
