@@ -6,5 +6,12 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
 SITE = ROOT / "_build" / "html"
-TEACHING_CHAPTERS = ["industrialisation", "observabilite", "docker", "spark"]
+TEACHING_CHAPTERS = [
+    "industrialisation",
+    "observabilite",
+    "audit",
+    "documentation",
+    "docker",
+    "spark",
+]
 """The chapters that teach (with exercises, glossary links), in the book's order."""

@@ -35,7 +35,12 @@ WATCH_THRESHOLD = 0.2
 
 
 def risk_band(probability: float) -> str:
-    """The business reading of a churn probability: low, medium or high risk."""
+    """The business reading of a churn probability: low, medium or high risk.
+
+    Examples:
+        >>> risk_band(0.05), risk_band(CHURN_THRESHOLD), risk_band(0.99)
+        ('low', 'high', 'high')
+    """
     if probability >= CHURN_THRESHOLD:
         return "high"
     return "medium" if probability >= WATCH_THRESHOLD else "low"

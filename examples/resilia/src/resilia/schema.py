@@ -201,7 +201,14 @@ def _prefix(value, length: int):
 
 
 def age_years(birth_date, reference_date: date = REFERENCE_DATE):
-    """Age in years at ``reference_date``."""
+    # exercise: documentation-doctest
+    """Age in years at ``reference_date``.
+
+    Examples:
+        >>> round(age_years("2000-01-01", date(2025, 1, 1)), 1)
+        25.0
+    """
+    # end of exercise
     return _days_before_reference(birth_date, reference_date) / DAYS_PER_YEAR
 
 
