@@ -9,6 +9,7 @@ SITE = ROOT / "_build" / "html"
 TEACHING_CHAPTERS = [
     "industrialisation",
     "observabilite",
+    "reglementation",
     "audit",
     "documentation",
     "docker",

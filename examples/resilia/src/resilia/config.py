@@ -95,6 +95,22 @@ class TracingSettings(_Strict):
     sample_ratio: float = Field(ge=0, le=1)
 
 
+class DatabaseSettings(_Strict):
+    """The PostgreSQL customer store (passwords come from the environment, never here).
+
+    TLS with host-name verification is not optional: ``resilia.database`` always
+    connects with ``sslmode=verify-full`` against ``sslrootcert``.
+    """
+
+    host: str = Field(min_length=1)
+    hostaddr: str | None = None
+    port: int = Field(ge=1, le=65535)
+    dbname: str = Field(min_length=1)
+    sslrootcert: Path
+    connect_timeout_s: int = Field(default=5, ge=1, le=60)
+    retention_days: int = Field(ge=1)
+
+
 class Settings(_Strict):
     """All the settings of one environment, validated at load time."""
 
@@ -107,6 +123,7 @@ class Settings(_Strict):
     feature_store: FeatureStoreSettings
     logging: LoggingSettings
     tracing: TracingSettings
+    database: DatabaseSettings
 
     @property
     def model_path(self) -> Path:
