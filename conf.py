@@ -62,12 +62,12 @@ nitpick_ignore_regex = [
     # the standard library
     (
         r"py:.*",
-        r"(argparse|asyncio|collections\.abc|contextvars|datetime|enum|logging|pathlib|socket)\..*",
+        r"(argparse|asyncio|collections\.abc|contextvars|datetime|enum|logging|pathlib|random|socket)\..*",
     ),
     # the package's dependencies (its pyproject.toml)
     (
         r"py:.*",
-        r"(fastapi|starlette|uvicorn|pydantic|sklearn|pandas|numpy|opentelemetry|prometheus_client)\..*",
+        r"(fastapi|starlette|uvicorn|pydantic|sklearn|pandas|numpy|opentelemetry|prometheus_client|psycopg)\..*",
     ),
     # base classes that autoapi names as imported (``from x import Name``)
     (r"py:.*", r"(APIRoute|Field)"),
