@@ -11,6 +11,8 @@ TEACHING_CHAPTERS = [
     "observabilite",
     "securite",
     "reglementation",
+    "audit",
+    "documentation",
     "airflow",
     "devops",
     "docker",

@@ -36,7 +36,7 @@ APP_NAME = "resilia-scoring"
 # Path of the job inside the image built from examples/spark/Dockerfile.
 APP_FILE = "local:///opt/resilia/spark/score_customers.py"
 DEFAULT_IMAGE = "resilia-spark:0.1.0"
-S3_SECRET = "resilia-s3"
+S3_SECRET = "resilia-s3"  # nosec B105: the Secret's name, not its value
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,8 @@ def submit_and_watch(
     }
     conf = [arg for k, v in labels.items() for arg in ("--conf", f"{k}={v}")]
     app = command.index(APP_FILE)
-    proc = subprocess.Popen([*command[:app], *conf, *command[app:]])
+    # An argument list, no shell: spark-submit and the labels of this module.
+    proc = subprocess.Popen([*command[:app], *conf, *command[app:]])  # nosec B603
     api, seen, events = client.CoreV1Api(), {}, []
     start = time.monotonic()
     try:

@@ -41,6 +41,7 @@ class DatabaseError(ValueError):
 
 
 def check_customer_id(customer_id: Any) -> str:
+    """``customer_id`` if it matches the schema's pattern, else a DatabaseError."""
     if not isinstance(customer_id, str) or not re.fullmatch(
         CUSTOMER_ID_PATTERN, customer_id
     ):
@@ -51,6 +52,7 @@ def check_customer_id(customer_id: Any) -> str:
 
 
 def check_role(role: Any) -> str:
+    """``role`` if it is one of ``ROLES``, else :class:`DatabaseError`."""
     if role not in ROLES:
         raise DatabaseError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     return role
@@ -75,6 +77,7 @@ def conninfo(settings: DatabaseSettings, role: str, password: str) -> str:
 
 
 def connect(settings: DatabaseSettings, role: str, password: str) -> psycopg.Connection:
+    """A connection as ``role``, over TLS as the settings require (autocommit)."""
     return psycopg.connect(conninfo(settings, role, password), autocommit=True)
 
 
@@ -317,4 +320,5 @@ def rectify_person(
 
 
 def export_json(export: Mapping[str, list]) -> str:
+    """A subject-access export as stable, readable JSON."""
     return json.dumps(export, ensure_ascii=False, indent=2, sort_keys=True)

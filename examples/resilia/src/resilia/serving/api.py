@@ -71,6 +71,7 @@ class Api:
 
 
 async def get_api(request: Request) -> Api:
+    """Dependency: the application's :class:`Api`."""
     return request.app.state.api
 
 

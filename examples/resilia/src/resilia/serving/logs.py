@@ -40,6 +40,7 @@ def mask_text(text: str) -> str:
 
 
 def mask_value(key: str, value: object) -> object:
+    """``value`` with personal fields masked, recursively in dicts and lists."""
     if key in SENSITIVE_FIELDS:
         return MASK
     if isinstance(value, dict):
@@ -61,6 +62,8 @@ class RequestContextFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line, personal data masked."""
+
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
@@ -84,6 +87,8 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """Human-readable lines for development, personal data masked."""
+
     def __init__(self) -> None:
         super().__init__(
             "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"
