@@ -67,7 +67,7 @@ nitpick_ignore_regex = [
     # the package's dependencies (its pyproject.toml)
     (
         r"py:.*",
-        r"(fastapi|starlette|uvicorn|pydantic|sklearn|pandas|numpy|opentelemetry|prometheus_client|psycopg)\..*",
+        r"(fastapi|starlette|uvicorn|pydantic|sklearn|pandas|numpy|opentelemetry|prometheus_client|psycopg|jwt|cryptography|httpx|pyarrow)\..*",
     ),
     # base classes that autoapi names as imported (``from x import Name``)
     (r"py:.*", r"(APIRoute|Field)"),

@@ -109,6 +109,8 @@ class DatabaseSettings(_Strict):
     sslrootcert: Path
     connect_timeout_s: int = Field(default=5, ge=1, le=60)
     retention_days: int = Field(ge=1)
+
+
 class AuthSettings(_Strict):
     """Bearer tokens on the API (``resilia.serving.auth``): ``off`` or ``required``."""
 
