@@ -11,7 +11,7 @@ NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help html serve test lint notebooks sync lab bench clean lock checkpoint linkcheck airflow
+.PHONY: help deps html serve test lint notebooks sync lab bench clean lock checkpoint linkcheck airflow
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -85,7 +85,9 @@ $(OIDC): examples/securite/oidc/package.json examples/securite/oidc/package-lock
 
 airflow: .venv-airflow/.stamp ## Build .venv-airflow (Airflow 3 + resilia), used by the Airflow chapter
 
-test: $(VENV)/.dev $(AXE) $(OIDC) .venv-checkov/.done .venv-airflow/.stamp ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
+deps: $(VENV)/.dev $(AXE) $(OIDC) .venv-checkov/.done .venv-airflow/.stamp ## Install everything make test needs (venvs, npm packages; make -j4 deps builds them side by side)
+
+test: deps ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
 	$(MAKE) html
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
