@@ -4,7 +4,12 @@ import logging
 import pytest
 
 from resilia.config import load_settings
-from resilia.serving.logs import REQUEST_ID, configure_logging, mask_text
+from resilia.serving.logs import (
+    REQUEST_ID,
+    SENSITIVE_FIELDS,
+    configure_logging,
+    mask_text,
+)
 
 
 @pytest.fixture
@@ -78,4 +83,112 @@ def test_rotation_keeps_backup_count_files(json_logger):
 def test_mask_text_keeps_the_domain():
     assert mask_text("contact: camille.martin42@mail.example.fr.") == (
         "contact: c***@mail.example.fr."
+    )
+
+
+# Every personal field, at every depth, through every formatter: a test on two fields
+# of a flat dict would pass with five of the seven masks removed.
+PERSON = {
+    "first_name": "Élodie",
+    "last_name": "Durand",
+    "email": "Elodie.Durand@Example.ORG",
+    "birth_date": "1990-04-12",
+    "postcode": "69003",
+    "phone": "0612345678",
+    "address": "12 rue Garibaldi",
+}
+SECRETS = ["Élodie", "Durand", "Elodie", "1990-04-12", "69003", "0612345678", "Garib"]
+
+
+def test_every_sensitive_field_is_listed():
+    assert set(PERSON) == SENSITIVE_FIELDS
+
+
+def _text_logger(tmp_path):
+    settings = load_settings(
+        "staging",
+        environ={
+            "RESILIA_LOGGING__FILE": str(tmp_path / "text.log"),
+            "RESILIA_LOGGING__FORMAT": "text",
+        },
+    )
+    return configure_logging(settings, "test-service"), tmp_path / "text.log"
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "extra_flat",
+        "extra_nested",
+        "extra_list",
+        "extra_upper_keys",
+        "message_args",
+        "exception",
+        "object_repr",
+    ],
+)
+def test_no_personal_value_reaches_the_log(json_logger, tmp_path, fmt, how):
+    logger, path = json_logger if fmt == "json" else _text_logger(tmp_path)
+    if how == "extra_flat":
+        logger.warning("customer", extra=PERSON)
+    elif how == "extra_nested":
+        logger.warning("customer", extra={"customer": {"identity": PERSON}})
+    elif how == "extra_list":
+        logger.warning("batch", extra={"customers": [PERSON, PERSON]})
+    elif how == "extra_upper_keys":
+        logger.warning("customer", extra={k.upper(): v for k, v in PERSON.items()})
+    elif how == "message_args":
+        logger.warning("refused %s (contact %s)", PERSON, PERSON["email"])
+    elif how == "exception":
+        try:
+            raise ValueError(f"cannot score {PERSON}")
+        except ValueError:
+            logger.exception("scoring failed")
+    else:
+        logger.warning("customer", extra={"customer": Person(**PERSON)})
+    written = path.read_text()
+    assert written.strip(), "nothing was logged: the test would pass for nothing"
+    leaked = [s for s in SECRETS if s in written]
+    assert not leaked, f"{leaked} written in clear in {written!r}"
+    if fmt == "json":
+        json.loads(written.splitlines()[0])
+
+
+class Person:
+    def __init__(self, **fields):
+        self.fields = fields
+
+    def __repr__(self):
+        return "Person(" + ", ".join(f"{k}={v!r}" for k, v in self.fields.items()) + ")"
+
+    __str__ = __repr__
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Jane.Doe@Example.ORG", "J***@Example.ORG"),
+        ("élodie.durand@mail.fr", "é***@mail.fr"),
+        ("_x.jane@mail.fr", "_x***@mail.fr"),
+        ("a@b.c", "a@b.c"),  # not an address: a one-letter top-level domain
+        ("plan=confort rides=3", "plan=confort rides=3"),
+        ("postcode=69003&plan=confort", "postcode=***&plan=confort"),
+    ],
+)
+def test_mask_text_cases(text, expected):
+    assert mask_text(text) == expected
+
+
+def test_values_that_are_not_personal_are_kept(json_logger):
+    logger, path = json_logger
+    logger.warning(
+        "ok", extra={"rides": 3, "fee": 19.9, "flag": True, "plan": "confort"}
+    )
+    (line,) = _lines(path)
+    assert (line["rides"], line["fee"], line["flag"], line["plan"]) == (
+        3,
+        19.9,
+        True,
+        "confort",
     )
