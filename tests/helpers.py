@@ -6,5 +6,5 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CHAPTERS = sorted((ROOT / "chapters").glob("*.md"))
 SITE = ROOT / "_build" / "html"
-TEACHING_CHAPTERS = ["industrialisation", "observabilite", "docker", "spark"]
+TEACHING_CHAPTERS = ["industrialisation", "observabilite", "tests", "docker", "spark"]
 """The chapters that teach (with exercises, glossary links), in the book's order."""

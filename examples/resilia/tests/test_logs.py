@@ -1,5 +1,6 @@
 import json
 import logging
+from datetime import date
 
 import pytest
 
@@ -8,6 +9,7 @@ from resilia.serving.logs import (
     REQUEST_ID,
     SENSITIVE_FIELDS,
     configure_logging,
+    contains_personal_data,
     mask_text,
 )
 
@@ -192,3 +194,61 @@ def test_values_that_are_not_personal_are_kept(json_logger):
         True,
         "confort",
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("j***@example.org", False),
+        ("jane@example.org", True),
+        ("appeler le 06 12 34 56 78", True),
+        ("+33 6 12 34 56 78", True),
+        ("06.12.34.56.78", True),
+        ("0612345678", True),
+        ("0012345678", False),  # no French number starts with 00
+        ("id 1234567890123", False),  # too long for a phone number
+        ("C000042 scored 0.42", False),
+    ],
+)
+def test_personal_data_detector(text, found):
+    assert contains_personal_data(text) is found
+
+
+def test_a_masked_line_holds_no_personal_data(json_logger):
+    logger, path = json_logger
+    logger.warning("refused %s", PERSON, extra={"contact": PERSON["email"]})
+    assert not contains_personal_data(path.read_text())
+
+
+def test_line_fields_are_named_and_typed(json_logger):
+    """Names and format of a line are the contract with the log collector."""
+    logger, path = json_logger
+    logger.warning(
+        "modèle rechargé",
+        extra={"day": date(2026, 1, 2), "customer": {"plan": "confort", "rides": 3}},
+    )
+    (line,) = _lines(path)
+    assert set(line) == {
+        "time",
+        "level",
+        "service",
+        "logger",
+        "message",
+        "request_id",
+        "day",
+        "customer",
+    }, "no trace ids outside a span, no None values"
+    assert line["time"].endswith("+00:00") and line["logger"] == "resilia"
+    assert line["day"] == "2026-01-02"
+    assert line["customer"] == {"plan": "confort", "rides": 3}
+    assert "modèle rechargé" in path.read_text()  # UTF-8, not \\u00e8 escapes
+
+
+def test_exception_is_logged_under_its_key(json_logger):
+    logger, path = json_logger
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logger.exception("failed")
+    (line,) = _lines(path)
+    assert "RuntimeError: boom" in line["exception"]

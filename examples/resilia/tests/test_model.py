@@ -7,6 +7,7 @@ from resilia.data import generate_customers
 from resilia.model import (
     ModelFileError,
     ModelQualityError,
+    churn_lift,
     load_model,
     predict_churn_proba,
     risk_band,
@@ -116,3 +117,61 @@ def test_corrupt_model_file_is_a_clear_error(tmp_path, content):
 )
 def test_risk_band_follows_the_thresholds(probability, band):
     assert risk_band(probability) == band
+
+
+def test_training_uses_the_environment_size_and_regularization():
+    settings = load_settings(
+        "dev",
+        environ={
+            "RESILIA_DATA__N_CUSTOMERS": "1200",
+            "RESILIA_MODEL__REGULARIZATION_C": "0.05",
+        },
+    )
+    pipeline, report = train_from_settings(settings)
+    assert report.n_train + report.n_test == 1200
+    assert pipeline.named_steps["classifier"].C == 0.05
+
+
+def test_the_bundle_records_the_versions_that_made_it(tmp_path, trained):
+    import joblib
+    import sklearn
+
+    import resilia
+
+    bundle = joblib.load(save_model(*trained, tmp_path / "model.joblib"))
+    assert bundle["resilia_version"] == resilia.__version__
+    assert bundle["sklearn_version"] == sklearn.__version__
+    assert bundle["format"] == 1 and bundle["report"] == trained[1].to_dict()
+
+
+def test_unreadable_model_error_names_the_cause_and_the_fix(tmp_path):
+    path = tmp_path / "model.joblib"
+    path.write_bytes(b"not a pickle at all")
+    with pytest.raises(ModelFileError) as caught:
+        load_model(path)
+    message = str(caught.value)
+    assert "Error)" in message and "train it again with `resilia train`" in message
+
+
+def test_incomplete_bundle_is_a_clear_error(tmp_path):
+    import joblib
+
+    path = tmp_path / "model.joblib"
+    joblib.dump({"format": 1, "pipeline": None}, path)
+    with pytest.raises(ModelFileError, match="is an incomplete resilia model bundle"):
+        load_model(path)
+
+
+def test_churn_lift():
+    y = np.array([1, 0, 0, 0, 1, 0, 0, 0, 0, 0])
+    p = np.linspace(1, 0, 10)
+    assert churn_lift(y, p, fraction=0.1) == pytest.approx(5.0)
+    assert churn_lift(y, p, fraction=0.5) == pytest.approx(2.0)
+    assert churn_lift(y, p, fraction=1.0) == pytest.approx(1.0)
+    assert churn_lift(y, p[::-1], fraction=0.1) == pytest.approx(0.0)
+    for fraction in (0, 1.5, -0.1):
+        with pytest.raises(ValueError, match=r"fraction must be in \]0, 1\]"):
+            churn_lift(y, p, fraction=fraction)
+    with pytest.raises(ValueError, match="no churner"):
+        churn_lift(np.zeros(10), p)
+    assert churn_lift(y, p, fraction=0.01) == pytest.approx(5.0)  # at least one

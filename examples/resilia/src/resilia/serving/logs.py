@@ -62,7 +62,7 @@ def mask_value(key: str, value: object) -> object:
         return [mask_value(key, v) for v in value]
     if value is None or isinstance(value, bool | int | float):
         return value
-    return mask_text(value if isinstance(value, str) else str(value))
+    return mask_text(str(value))  # dates, objects: their text, masked
 
 
 class RequestContextFilter(logging.Filter):
@@ -96,7 +96,7 @@ class JsonFormatter(logging.Formatter):
                 payload[key] = mask_value(key, value)
         if record.exc_info:
             payload["exception"] = mask_text(self.formatException(record.exc_info))
-        return json.dumps(payload, ensure_ascii=False, default=str)
+        return json.dumps(payload, ensure_ascii=False)  # mask_value made it JSON
 
 
 class TextFormatter(logging.Formatter):
@@ -136,3 +136,19 @@ def configure_logging(settings: Settings, service: str) -> logging.Logger:
         handler.addFilter(RequestContextFilter())
         logger.addHandler(handler)
     return logger
+
+
+# exercise: tests-detector
+PHONE = re.compile(r"(?<![0-9])(?:\+33[ .-]?|0)[1-9](?:[ .-]?[0-9]{2}){4}(?![0-9])")
+
+
+def contains_personal_data(text: str) -> bool:
+    """True when ``text`` holds an unmasked e-mail address or a French phone number.
+
+    What the tests run over every log line and exported span the service writes.
+    """
+    # A masked address (j***@x.org) no longer matches EMAIL: "*" is not in it.
+    return EMAIL.search(text) is not None or PHONE.search(text) is not None
+
+
+# end of exercise
