@@ -1,5 +1,6 @@
 import json
 import logging
+import re
 from datetime import date
 
 import pytest
@@ -252,3 +253,46 @@ def test_exception_is_logged_under_its_key(json_logger):
         logger.exception("failed")
     (line,) = _lines(path)
     assert "RuntimeError: boom" in line["exception"]
+
+
+def test_text_format_is_one_readable_line(tmp_path):
+    logger, path = _text_logger(tmp_path)
+    token = REQUEST_ID.set("req-9")
+    logger.warning("model reloaded")
+    REQUEST_ID.reset(token)
+    line = path.read_text().rstrip("\n")
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+        r"WARNING \[req-9\] resilia: model reloaded",
+        line,
+    ), line
+
+
+def test_lines_inside_a_span_carry_its_trace_and_span_ids(json_logger):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    logger, path = json_logger
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("work") as span:
+        logger.warning("inside")
+        context = span.get_span_context()
+    (line,) = _lines(path)
+    assert line["trace_id"] == f"{context.trace_id:032x}"
+    assert line["span_id"] == f"{context.span_id:016x}"
+
+
+def test_configuring_twice_keeps_one_line_per_record_and_no_propagation(
+    tmp_path, caplog
+):
+    settings = load_settings(
+        "staging", environ={"RESILIA_LOGGING__FILE": str(tmp_path / "a" / "b.log")}
+    )
+    configure_logging(settings, "x")
+    logger = configure_logging(settings, "x")  # a reload: handlers replaced
+    logger.warning("once")
+    assert len(logger.handlers) == 2  # stderr and the file, in a new directory
+    assert (tmp_path / "a" / "b.log").read_text().count("once") == 1
+    assert not caplog.records, "resilia's lines must not reach the root logger"
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()

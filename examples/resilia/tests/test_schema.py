@@ -159,3 +159,28 @@ def test_every_field_with_a_bound_is_tested():
         or any({"pattern"} & set(s) for s in spec.get("anyOf", []))
     }
     assert bounded == {field for field, _, _ in BOUNDS}
+
+
+def test_ages_and_tenures_are_in_years_and_months():
+    """A tenure in days would train the same model (the scaler divides any unit
+    away): only a test on the feature itself sees the unit."""
+    from resilia.schema import age_years, tenure_months
+
+    assert age_years(date(1990, 12, 31)) == pytest.approx(35, abs=0.01)
+    assert tenure_months(date(2024, 12, 31)) == pytest.approx(12, abs=0.01)
+    assert tenure_months("2024-12-31T08:30:00") == pytest.approx(12, abs=0.01)
+    other = date(2030, 12, 31)
+    assert age_years(date(1990, 12, 31), other) == pytest.approx(40, abs=0.01)
+    assert tenure_months(date(2024, 12, 31), other) == pytest.approx(72, abs=0.05)
+
+
+def test_build_features_keeps_the_rows_index():
+    customers = generate_customers(5).set_axis([10, 20, 30, 40, 50])
+    features = build_features(customers)
+    assert list(features.index) == [10, 20, 30, 40, 50]
+    assert features["monthly_fee"].dtype == float
+
+
+def test_a_bad_date_says_which_format_is_expected():
+    with pytest.raises(ValidationError, match="must be a date written YYYY-MM-DD"):
+        Customer.model_validate({**EXAMPLE_CUSTOMER, "birth_date": "12/04/1990"})
