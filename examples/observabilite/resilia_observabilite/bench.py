@@ -59,17 +59,19 @@ def load(
     rate = {"USER_RPS": str(args.rate / users)} if args.rate else {}
     locust = Path(sys.executable).parent / "locust"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(
+    done = subprocess.run(
         [
             locust, "-f", LOCUSTFILE, "--headless", "--host", url,
-            "--users", str(users), "--spawn-rate", str(users),
+            "--users", str(users), "--spawn-rate", str(min(users, 100)),
             "--run-time", f"{args.duration}s", "--csv", prefix,
             "--only-summary", "--loglevel", "WARNING", user_class,
         ],
-        check=True,
         env={**os.environ, **rate},
-        stdout=subprocess.DEVNULL,  # locust's own summary: the caller prints its table
+        capture_output=True,  # locust's own summary: the caller prints its table
+        text=True,
     )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"locust failed ({done.returncode}): {done.stderr[-2000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(f"{prefix}_stats.csv", newline="") as f:
         stats = next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
