@@ -125,10 +125,11 @@ def test_training_uses_the_environment_size_and_regularization():
         environ={
             "RESILIA_DATA__N_CUSTOMERS": "1200",
             "RESILIA_MODEL__REGULARIZATION_C": "0.05",
+            "RESILIA_MODEL__TEST_SIZE": "0.2",
         },
     )
     pipeline, report = train_from_settings(settings)
-    assert report.n_train + report.n_test == 1200
+    assert (report.n_train, report.n_test) == (960, 240)
     assert pipeline.named_steps["classifier"].C == 0.05
 
 
