@@ -8,7 +8,7 @@ tested. It fails when a module scores below ``--min-score`` or when the budget r
 out before every mutant was tested: a partial score is reported, never passed off
 as a full one.
 
-    python examples/tests/mutation.py [--budget 900] [--min-score 0.8] [--keep]
+    python examples/tests/mutation.py [--budget 1800] [--min-score 0.8] [--keep]
 """
 
 from __future__ import annotations
@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-score", type=float, default=0.8)
     parser.add_argument("--children", type=int, default=os.cpu_count() or 2)
     parser.add_argument(
-        "--keep", action="store_true", help="reuse the previous run's results"
+        "--keep",
+        action="store_true",
+        help="reuse the previous run's results and keep mutants/ (mutmut browse)",
     )
     parser.add_argument("--json", type=Path, help="also write the report there")
     args = parser.parse_args(argv)
@@ -125,9 +127,24 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(module)
     state = "finished" if finished else "STOPPED by the budget"
     print(f"mutmut ran {seconds:.0f} s ({state})")
+    mutmut = Path(sys.executable).with_name("mutmut")
     for r in report.values():
         for name in r["survivors"]:
-            print(f"survived: {name}  (mutmut show {name})")
+            shown = subprocess.run(
+                [str(mutmut), "show", name],
+                cwd=RESILIA,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            diff = [
+                line for line in shown.stdout.splitlines() if line[:2] in ("- ", "+ ")
+            ]
+            print(f"survived: {name}\n  " + "\n  ".join(diff))
+    if not args.keep:
+        # mutants/ holds mutated copies of the package (exercise regions included),
+        # which the book's own checks would find: removed unless asked to keep it.
+        shutil.rmtree(RESILIA / "mutants", ignore_errors=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
