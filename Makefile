@@ -7,9 +7,11 @@ BIN := $(VENV)/bin
 SPHINXOPTS ?= -W --keep-going
 BUILDDIR := _build
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
+# make test runs the suite in two processes (a notebook never splits: tests/plugins/distribution.py)
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help html serve test lint notebooks sync lab bench mutation clean lock checkpoint linkcheck
+.PHONY: help html serve test lint notebooks sync lab bench mutation clean lock checkpoint linkcheck airflow
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,11 +29,18 @@ $(VENV)/.site: requirements/site.txt _ext/pyproject.toml $(wildcard _ext/*.py) |
 
 # The book's own Python packages, installed editable: the fil rouge, its Spark job and
 # the course kit (process runner, tool policy) that notebooks and tests import.
-PACKAGES := examples/resilia examples/spark examples/observabilite tools/coursekit
+PACKAGES := examples/resilia examples/kubernetes examples/spark examples/observabilite tools/coursekit
 
 $(VENV)/.dev: requirements/dev.txt $(PACKAGES:%=%/pyproject.toml) _ext/pyproject.toml $(wildcard _ext/*.py) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt $(PACKAGES:%=-e %) -e _ext
 	@touch $@ $(VENV)/.site
+
+# Tools that pin libraries the book's stack disagrees with live in a venv of their own,
+# made from their own lock: .venv-checkov from requirements/checkov.txt, and so on.
+.venv-%/.done: requirements/%.txt
+	test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet -r $<
+	@touch $@
 
 html: $(VENV)/.site ## Build the site into _build/html (stored outputs, nothing executed)
 	$(BIN)/sphinx-build -b html $(SPHINXOPTS) . $(BUILDDIR)/html
@@ -59,15 +68,32 @@ $(AXE): tests/axe/package.json tests/axe/package-lock.json
 	  echo "npm not found: no axe-core, the browser tests will be skipped (apt-get install npm)"; \
 	fi
 
-test: $(VENV)/.dev $(AXE) ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
+# The security chapter's OpenID Connect provider (oidc-provider), pinned by its lock file.
+OIDC := examples/securite/oidc/node_modules/.stamp
+$(OIDC): examples/securite/oidc/package.json examples/securite/oidc/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix examples/securite/oidc --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+	  echo "npm not found: no OpenID Connect provider, the security notebook stops at its first cell (apt-get install npm)"; \
+	fi
+
+# Airflow in its own venv (its pins disagree with the dev stack): the generic rule
+# above installs the lock, this one adds resilia, which the DAG's tasks call.
+.venv-airflow/.stamp: .venv-airflow/.done examples/resilia/pyproject.toml
+	.venv-airflow/bin/python -m pip install --quiet --no-deps -e examples/resilia
+	@touch $@
+
+airflow: .venv-airflow/.stamp ## Build .venv-airflow (Airflow 3 + resilia), used by the Airflow chapter
+
+test: $(VENV)/.dev $(AXE) $(OIDC) .venv-checkov/.done .venv-airflow/.stamp ## Lint, build the site, then run the whole suite (package, notebooks, site, CI files)
 	$(MAKE) lint
 	$(MAKE) html
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 sync: $(VENV)/.dev ## Sync each notebook with its jupytext .md twin (the newer one wins)
 	$(BIN)/jupytext --sync $(NOTEBOOKS)
 
-notebooks: $(VENV)/.dev ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
+notebooks: $(VENV)/.dev $(OIDC) .venv-airflow/.stamp ## Re-execute the notebooks and store their fresh outputs (NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 	$(BIN)/python -m coursekit.exercises $(NOTEBOOKS)
 
@@ -75,12 +101,14 @@ notebooks: $(VENV)/.dev ## Re-execute the notebooks and store their fresh output
 # checked to resolve for each of the others, so no environment gets downgraded. Each
 # lock lists its inputs (after -c, the lock it must agree with), in dependency order.
 PYTHONS := 3.11 3.12 3.13
-LOCKS := site dev kernel lab bench
+LOCKS := site dev kernel lab bench checkov airflow
 site.lock := requirements/site.in
 dev.lock := requirements/site.in requirements/kernel.in requirements/test.in -c requirements/site.txt
 kernel.lock := requirements/kernel.in -c requirements/dev.txt
 lab.lock := requirements/lab.in -c requirements/dev.txt
 bench.lock := requirements/bench.in -c requirements/dev.txt
+checkov.lock := requirements/checkov.in
+airflow.lock := requirements/airflow.in
 UV_COMPILE = $(BIN)/uv pip compile -q
 
 lock: $(VENV)/.dev ## Re-pin requirements/*.txt from requirements/*.in (Python 3.11 to 3.13)

@@ -26,6 +26,8 @@ extensions = [
     "provenance",
     "french_quotes",
     "tool_versions",
+    "autoapi.extension",
+    "sphinx.ext.napoleon",
 ]
 
 # Only these sources are part of the book; jupytext's .md twins of the notebooks,
@@ -35,6 +37,43 @@ exclude_patterns = ["_build", ".venv*", "**/.ipynb_checkpoints"]
 
 nitpicky = True
 suppress_warnings = []
+
+# The reference of the resilia package (chapters/reference.md), generated from its
+# docstrings by sphinx-autoapi, which reads the source instead of importing it: the site
+# builds without the package's own dependencies (scikit-learn, FastAPI...).
+autoapi_type = "python"
+autoapi_dirs = ["examples/resilia/src/resilia"]
+autoapi_root = "chapters/api-reference"
+autoapi_add_toctree_entry = False
+autoapi_keep_files = False
+autoapi_options = [
+    "members",
+    "undoc-members",
+    "show-inheritance",
+    "show-module-summary",
+]
+autoapi_member_order = "bysource"
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+# nitpicky: every cross-reference must resolve. Types from outside resilia have no
+# inventory here (intersphinx would download docs.python.org's and each library's at
+# build time, and the build is offline), so they stay plain text, by package:
+nitpick_ignore_regex = [
+    # the standard library
+    (
+        r"py:.*",
+        r"(argparse|asyncio|collections\.abc|contextvars|datetime|enum|logging|pathlib|random|socket)\..*",
+    ),
+    # the package's dependencies (its pyproject.toml)
+    (
+        r"py:.*",
+        r"(fastapi|starlette|uvicorn|pydantic|sklearn|pandas|numpy|opentelemetry|prometheus_client|psycopg)\..*",
+    ),
+    # base classes that autoapi names as imported (``from x import Name``)
+    (r"py:.*", r"(APIRoute|Field)"),
+]
+# Private base classes are not documented (autoapi skips names with a leading _).
+nitpick_ignore = [("py:obj", "_Strict")]
 
 myst_enable_extensions = [
     "colon_fence",

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.plugins.nbval_guard",
     "tests.plugins.notebook_requirements",
     "tests.plugins.exercises",
+    "tests.plugins.distribution",
 ]

@@ -1,8 +1,8 @@
 """The layering of the code stays true: the import graph is checked, not remembered.
 
-- no import cycle in resilia, resilia_spark or coursekit (lazy imports count);
+- no import cycle in resilia, resilia_kubernetes, resilia_spark or coursekit (lazy imports count);
 - the core of resilia imports neither its serving part nor the course kit;
-- the product (resilia, resilia_spark) never imports the course kit;
+- the product (resilia, resilia_kubernetes, resilia_spark) never imports the course kit;
 - the core imports and runs without the serving extra installed.
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 from tests.helpers import ROOT
 
-PACKAGES = ("resilia", "resilia_spark", "coursekit")
+PACKAGES = ("resilia", "resilia_kubernetes", "resilia_spark", "coursekit")
 CORE = {
     "resilia",
     "resilia._names",
@@ -80,7 +80,7 @@ def test_core_imports_only_the_core(graph):
     assert not illegal, f"the core imports beyond itself: {sorted(illegal)}"
 
 
-@pytest.mark.parametrize("package", ["resilia", "resilia_spark"])
+@pytest.mark.parametrize("package", ["resilia", "resilia_kubernetes", "resilia_spark"])
 def test_product_never_imports_the_course_kit(graph, package):
     chains = graph.find_shortest_chains(importer=package, imported="coursekit")
     assert not chains, f"{package} reaches the course kit: {chains}"

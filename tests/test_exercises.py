@@ -93,7 +93,14 @@ def test_the_rest_of_the_notebook_does_not_depend_on_an_answer(path):
 def _all_regions():
     found = {}
     for path in (ROOT / "examples").rglob("*"):
-        if path.is_file() and path.suffix in {".py", ".toml", ".yaml", ".yml", ""}:
+        if path.is_file() and path.suffix in {
+            ".py",
+            ".toml",
+            ".yaml",
+            ".yml",
+            ".j2",
+            "",
+        }:
             try:
                 text = path.read_text(encoding="utf-8")
             except UnicodeDecodeError:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from resilia_kubernetes.cluster import service_account_from_token
 
 from coursekit.policy import unavailable
 from resilia.config import load_settings
@@ -440,10 +441,8 @@ def test_unreachable_in_cluster_api_is_reported(tmp_path):
         and "https://127.0.0.1:9" in reason
         and "not reachable" in reason
     )
-    assert (
-        k8s._service_account_from_token(_token("system:serviceaccount:ns:sa")) == "sa"
-    )
-    assert k8s._service_account_from_token("garbage") is None
+    assert service_account_from_token(_token("system:serviceaccount:ns:sa")) == "sa"
+    assert service_account_from_token("garbage") is None
 
 
 # --- What the chapter shows ------------------------------------------------------

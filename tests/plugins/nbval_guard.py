@@ -47,6 +47,9 @@ def marked_processes(token: str) -> list[psutil.Process]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # One token per worker: another worker's running notebook is not a leak.
+        os.environ[MARKER] = uuid.uuid4().hex
     config._nbval_guard_token = os.environ.setdefault(MARKER, uuid.uuid4().hex)
 
 

@@ -7,8 +7,6 @@ account, image, S3 variables).
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import subprocess
 import time
@@ -16,7 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from resilia_kubernetes.cluster import (  # the Kubernetes chapter's detection
+    IN_CLUSTER_API,
+    KUBERNETES_VERSION,
+    SERVICE_ACCOUNT_DIR,
+    Cluster,
+)
+from resilia_kubernetes.cluster import find_cluster as _find_cluster
+
 from resilia_spark.s3 import CREDENTIAL_VARS, s3a_conf
+
+__all__ = ["KUBERNETES_VERSION", "Cluster", "find_cluster", "submit_command"]
 
 K8S_DIR = Path(__file__).resolve().parents[1] / "k8s"
 PROPERTIES_FILE = K8S_DIR / "spark-k8s.conf"
@@ -24,22 +32,11 @@ DRIVER_TEMPLATE = K8S_DIR / "driver-pod-template.yaml"
 EXECUTOR_TEMPLATE = K8S_DIR / "executor-pod-template.yaml"
 RBAC_MANIFEST = K8S_DIR / "rbac.yaml"
 
-KUBERNETES_VERSION = "1.33.0"  # schemas the manifests are validated against
-IN_CLUSTER_API = "https://kubernetes.default.svc:443"
-SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 APP_NAME = "resilia-scoring"
 # Path of the job inside the image built from examples/spark/Dockerfile.
 APP_FILE = "local:///opt/resilia/spark/score_customers.py"
 DEFAULT_IMAGE = "resilia-spark:0.1.0"
-S3_SECRET = "resilia-s3"
-
-
-@dataclass(frozen=True)
-class Cluster:
-    api_server: str
-    namespace: str
-    service_account: str
-    source: str
+S3_SECRET = "resilia-s3"  # nosec B105: the Secret's name, not its value
 
 
 @dataclass(frozen=True)
@@ -100,73 +97,12 @@ def submit_command(
     return [*command, APP_FILE, *app_args]
 
 
-def _service_account_from_token(token: str) -> str | None:
-    """Name from the token's subject (system:serviceaccount:<ns>:<name>), unverified."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(
-            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        )
-    except (IndexError, ValueError):
-        return None
-    subject = claims.get("sub", "")
-    return (
-        subject.split(":")[-1] if subject.startswith("system:serviceaccount:") else None
-    )
-
-
 def find_cluster(
     environ: Mapping[str, str] | None = None, sa_dir: Path = SERVICE_ACCOUNT_DIR
 ) -> tuple[Cluster | None, str]:
-    """A reachable cluster and how it was found, or None and the reason."""
-    environ = os.environ if environ is None else environ
-    host = environ.get("KUBERNETES_SERVICE_HOST")
-    token_file = sa_dir / "token"
-    try:
-        from kubernetes import client, config
-    except ImportError:
-        return None, "the `kubernetes` Python client is not installed"
-    if host and token_file.is_file():
-        loader = config.incluster_config.InClusterConfigLoader(
-            token_filename=str(token_file),
-            cert_filename=str(sa_dir / "ca.crt"),
-            environ=environ,
-        )
-        try:
-            loader.load_and_set()
-        except config.ConfigException as exc:
-            return None, f"in-cluster service account found but not usable: {exc}"
-        namespace = (sa_dir / "namespace").read_text().strip()
-        account = (
-            _service_account_from_token(token_file.read_text().strip()) or "default"
-        )
-        api_server = client.Configuration.get_default_copy().host
-        cluster = Cluster(api_server, namespace, account, "in-cluster")
-    else:
-        kubeconfig = environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
-        if not Path(kubeconfig.split(os.pathsep)[0]).is_file():
-            return None, (
-                "no in-cluster service account (KUBERNETES_SERVICE_HOST and "
-                f"{token_file}) and no kubeconfig ({kubeconfig})"
-            )
-        try:
-            config.load_kube_config(config_file=kubeconfig)
-            _contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
-        except Exception as exc:  # malformed kubeconfig
-            return None, f"kubeconfig {kubeconfig} is not usable: {exc}"
-        namespace = active.get("context", {}).get("namespace", "default")
-        api_server = client.Configuration.get_default_copy().host
-        cluster = Cluster(
-            api_server, namespace, "resilia-spark", f"kubeconfig {kubeconfig}"
-        )
-    try:
-        client.VersionApi().get_code(_request_timeout=5)
-    except Exception as exc:  # any network or auth failure means: not reachable
-        return None, f"{cluster.api_server} ({cluster.source}) is not reachable: {exc}"
-    return (
-        cluster,
-        f"{cluster.api_server} ({cluster.source}), namespace {cluster.namespace}",
-    )
+    """A reachable cluster, as the Kubernetes chapter finds it; with a kubeconfig the
+    driver runs as ``resilia-spark`` (k8s/rbac.yaml)."""
+    return _find_cluster(environ, sa_dir, default_account="resilia-spark")
 
 
 def ensure_s3_secret(namespace: str, environ: Mapping[str, str] | None = None) -> bool:
@@ -207,7 +143,8 @@ def submit_and_watch(
     }
     conf = [arg for k, v in labels.items() for arg in ("--conf", f"{k}={v}")]
     app = command.index(APP_FILE)
-    proc = subprocess.Popen([*command[:app], *conf, *command[app:]])
+    # An argument list, no shell: spark-submit and the labels of this module.
+    proc = subprocess.Popen([*command[:app], *conf, *command[app:]])  # nosec B603
     api, seen, events = client.CoreV1Api(), {}, []
     start = time.monotonic()
     try:

@@ -72,7 +72,7 @@ def check_java(environ: Mapping[str, str] | None = None) -> JavaRuntime:
                 "(JAVA_HOME is unset and java is not on PATH). " + INSTALL_HINT
             )
     try:
-        result = subprocess.run(
+        result = subprocess.run(  # nosec B603: the java found above, fixed argument
             [java, "-version"], capture_output=True, text=True, timeout=30, check=False
         )
     except OSError as exc:

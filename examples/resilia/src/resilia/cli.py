@@ -109,6 +109,7 @@ def _feature_store(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``resilia`` command and its subcommands."""
     parser = argparse.ArgumentParser(prog="resilia", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     envs = available_environments()
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return its exit status (an error is one line)."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -27,6 +27,8 @@ DEFAULT_ENVIRONMENT = "dev"
 
 
 class Environment(StrEnum):
+    """The environments a settings file exists for."""
+
     DEV = "dev"
     STAGING = "staging"
     PROD = "prod"
@@ -41,17 +43,23 @@ class _Strict(BaseModel):
 
 
 class DataSettings(_Strict):
+    """How many synthetic customers to generate, and from which seed."""
+
     n_customers: int = Field(ge=100, le=5_000_000)
     seed: int = Field(ge=0)
 
 
 class ModelSettings(_Strict):
+    """Training parameters and the quality gate (``min_roc_auc``)."""
+
     regularization_c: float = Field(gt=0)
     test_size: float = Field(gt=0, lt=0.5)
     min_roc_auc: float = Field(ge=0.5, le=1.0)
 
 
 class ApiSettings(_Strict):
+    """Where the scoring API listens and the limits that protect it."""
+
     host: str
     port: int = Field(ge=1, le=65535)
     instrumented: bool = True
@@ -62,6 +70,8 @@ class ApiSettings(_Strict):
 
 
 class FeatureStoreSettings(_Strict):
+    """Where the feature store is and how long the API waits for it."""
+
     url: AnyHttpUrl
     timeout_s: float = Field(gt=0, le=30)
     max_concurrency: int = Field(default=50, ge=1, le=1000)
@@ -69,6 +79,8 @@ class FeatureStoreSettings(_Strict):
 
 
 class LoggingSettings(_Strict):
+    """Log format, optional file and its rotation."""
+
     format: Literal["json", "text"]
     file: Path | None = None
     max_bytes: int = Field(ge=1024)
@@ -76,12 +88,40 @@ class LoggingSettings(_Strict):
 
 
 class TracingSettings(_Strict):
+    """Whether spans are recorded, where, and which share of them."""
+
     enabled: bool
     export_path: Path | None = None
     sample_ratio: float = Field(ge=0, le=1)
 
 
+class DatabaseSettings(_Strict):
+    """The PostgreSQL customer store (passwords come from the environment, never here).
+
+    TLS with host-name verification is not optional: ``resilia.database`` always
+    connects with ``sslmode=verify-full`` against ``sslrootcert``.
+    """
+
+    host: str = Field(min_length=1)
+    hostaddr: str | None = None
+    port: int = Field(ge=1, le=65535)
+    dbname: str = Field(min_length=1)
+    sslrootcert: Path
+    connect_timeout_s: int = Field(default=5, ge=1, le=60)
+    retention_days: int = Field(ge=1)
+class AuthSettings(_Strict):
+    """Bearer tokens on the API (``resilia.serving.auth``): ``off`` or ``required``."""
+
+    mode: Literal["off", "required"]
+    issuer: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
+    audience: str = Field(min_length=1)
+    leeway_s: float = Field(default=0.0, ge=0, le=60)
+    timeout_s: float = Field(default=2.0, gt=0, le=30)
+
+
 class Settings(_Strict):
+    """All the settings of one environment, validated at load time."""
+
     environment: Environment
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
     artifacts_dir: Path
@@ -91,6 +131,8 @@ class Settings(_Strict):
     feature_store: FeatureStoreSettings
     logging: LoggingSettings
     tracing: TracingSettings
+    database: DatabaseSettings
+    auth: AuthSettings
 
     @property
     def model_path(self) -> Path:
@@ -98,6 +140,7 @@ class Settings(_Strict):
 
 
 def available_environments() -> list[str]:
+    """The names accepted by ``RESILIA_ENV``."""
     return [e.value for e in Environment]
 
 

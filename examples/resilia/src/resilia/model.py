@@ -35,7 +35,12 @@ WATCH_THRESHOLD = 0.2
 
 
 def risk_band(probability: float) -> str:
-    """The business reading of a churn probability: low, medium or high risk."""
+    """The business reading of a churn probability: low, medium or high risk.
+
+    Examples:
+        >>> risk_band(0.05), risk_band(CHURN_THRESHOLD), risk_band(0.99)
+        ('low', 'high', 'high')
+    """
     if probability >= CHURN_THRESHOLD:
         return "high"
     return "medium" if probability >= WATCH_THRESHOLD else "low"
@@ -51,6 +56,8 @@ class ModelFileError(ValueError):
 
 @dataclass(frozen=True)
 class TrainingReport:
+    """What a training run measured, stored next to the model."""
+
     environment: str
     n_train: int
     n_test: int
@@ -63,6 +70,7 @@ class TrainingReport:
 
 
 def build_pipeline(params: ModelSettings) -> Pipeline:
+    """The untrained pipeline: scaling, one-hot encoding, logistic regression."""
     preprocess = ColumnTransformer(
         [
             ("numeric", StandardScaler(), list(NUMERIC_FEATURES)),
@@ -118,6 +126,7 @@ def train_from_settings(settings: Settings) -> tuple[Pipeline, TrainingReport]:
 
 
 def save_model(pipeline: Pipeline, report: TrainingReport, path: str | Path) -> Path:
+    """Write the pipeline and its report to ``path`` (joblib); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     bundle = {

@@ -106,7 +106,7 @@ EXAMPLE_CUSTOMER = {
     "support_calls_90d": 2,
     "late_payments_12m": 1,
 }
-"""A valid customer record: the example of the API's schema, reused by the tests."""
+"""A valid customer record, the example of the API's schema (reused by the tests)."""
 
 
 class Customer(BaseModel):
@@ -165,7 +165,7 @@ class Customer(BaseModel):
 REQUIRED_COLUMNS = tuple(
     name for name in Customer.model_fields if name != "customer_id"
 )
-"""The columns the model needs: the request model's fields, the id aside."""
+"""The columns the model needs, the request model's fields without the id."""
 
 
 # --- Features -----------------------------------------------------------------
@@ -201,10 +201,19 @@ def _prefix(value, length: int):
 
 
 def age_years(birth_date, reference_date: date = REFERENCE_DATE):
+    # exercise: documentation-doctest
+    """Age in years at ``reference_date``.
+
+    Examples:
+        >>> round(age_years("2000-01-01", date(2025, 1, 1)), 1)
+        25.0
+    """
+    # end of exercise
     return _days_before_reference(birth_date, reference_date) / DAYS_PER_YEAR
 
 
 def tenure_months(signup_date, reference_date: date = REFERENCE_DATE):
+    """Months of subscription at ``reference_date``."""
     return _days_before_reference(signup_date, reference_date) / DAYS_PER_MONTH
 
 

@@ -20,6 +20,8 @@ from resilia.schema import CATEGORICAL_FEATURES, NUMERIC_FEATURES, customer_feat
 
 @dataclass(frozen=True)
 class FastScorer:
+    """The fitted pipeline's arithmetic, for one customer given as a dict."""
+
     intercept: float
     numeric: tuple[tuple[str, float, float, float], ...]  # name, mean, scale, coef
     categorical: tuple[tuple[str, dict[str, float]], ...]  # name, {category: coef}

@@ -20,6 +20,7 @@ from resilia.config import Settings
 from resilia.model import risk_band
 from resilia.schema import CUSTOMER_ID_PATTERN, Customer
 from resilia.scoring import FastScorer
+from resilia.serving.auth import AUTH_RESPONSES, require_scope
 from resilia.serving.common import JsonRoute, require_json
 from resilia.serving.metrics import FeatureStoreMetrics, ModelMetrics
 from resilia.serving.schemas import (
@@ -70,6 +71,7 @@ class Api:
 
 
 async def get_api(request: Request) -> Api:
+    """Dependency: the application's :class:`Api`."""
     return request.app.state.api
 
 
@@ -83,8 +85,8 @@ router = APIRouter(responses=COMMON_RESPONSES, route_class=JsonRoute)
     "/predict",
     response_model=Prediction,
     tags=["prédiction"],
-    responses=BODY_RESPONSES,
-    dependencies=[Depends(require_json)],
+    responses=BODY_RESPONSES | AUTH_RESPONSES,
+    dependencies=[Depends(require_scope("churn:predict")), Depends(require_json)],
 )
 async def predict_body(customer: Customer, api: ApiDep) -> Prediction:
     """Churn probability of the customer described in the body."""
@@ -95,7 +97,8 @@ async def predict_body(customer: Customer, api: ApiDep) -> Prediction:
     "/customers/{customer_id}/churn",
     response_model=Prediction,
     tags=["prédiction"],
-    responses=STORE_RESPONSES,
+    responses=STORE_RESPONSES | AUTH_RESPONSES,
+    dependencies=[Depends(require_scope("customers:read"))],
 )
 async def predict_known(customer_id: CustomerId, api: ApiDep) -> Prediction:
     """Churn probability of a known customer, read from the feature store."""

@@ -12,7 +12,7 @@ import resilia
 from resilia.config import Settings
 from resilia.model import TrainingReport, load_model
 from resilia.scoring import FastScorer
-from resilia.serving import api, common
+from resilia.serving import api, auth, common
 from resilia.serving.metrics import FeatureStoreMetrics, ModelMetrics
 from resilia.serving.store_client import FeatureStoreClient
 from resilia.serving.telemetry import Telemetry
@@ -75,6 +75,7 @@ def create_app(
         redirect_slashes=False,  # a redirect would trust the Host header
     )
     app.state.api = state
+    app.state.auth = auth.validator_for(settings.auth)
     app.include_router(api.router)
     common.install(app, telemetry)
     return app

@@ -46,6 +46,8 @@ def check_json_depth(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
 
 
 class DepthLimitedRequest(Request):
+    """A request whose JSON body goes through :func:`check_json_depth` first."""
+
     async def json(self):
         check_json_depth(await self.body())
         return await super().json()
@@ -64,6 +66,7 @@ class JsonRoute(APIRoute):
 
 
 async def get_telemetry(request: Request) -> Telemetry:
+    """Dependency: the application's telemetry."""
     return request.app.state.telemetry
 
 
@@ -85,6 +88,7 @@ async def live() -> Health:
 
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(telemetry: TelemetryDep) -> Response:
+    """``GET /metrics``: the Prometheus exposition."""
     content, media_type = telemetry.exposition()
     return Response(content, media_type=media_type)
 

@@ -27,11 +27,14 @@ SERVICE = "resilia-feature-store"
 
 @dataclass(frozen=True)
 class Store:
+    """The feature store's records, keyed by customer id."""
+
     records: dict[str, dict]
     telemetry: Telemetry
 
 
 async def get_store(request: Request) -> Store:
+    """Dependency: the application's :class:`Store`."""
     return request.app.state.store
 
 
@@ -57,11 +60,13 @@ async def customer(customer_id: CustomerId, store: StoreDep) -> dict:
 
 @router.get("/health/ready", tags=["santé"])
 async def ready(store: StoreDep) -> dict:
+    """``GET /health/ready``: ready, with the number of customers served."""
     return {"status": "ready", "customers": len(store.records)}
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
+    """Start and stop the feature store's telemetry with the application."""
     store: Store = app.state.store
     async with store.telemetry.running():
         store.telemetry.logger.info("feature store started")
@@ -71,6 +76,7 @@ async def lifespan(app: FastAPI):
 def create_feature_store(
     settings: Settings, *, span_exporter: SpanExporter | None = None
 ) -> FastAPI:
+    """The feature store, filled with the environment's synthetic customers."""
     payloads = request_payloads(settings.data.n_customers, seed=settings.data.seed)
     telemetry = Telemetry.for_service(settings, SERVICE, "feature_store", span_exporter)
     store = Store({p["customer_id"]: p for p in payloads}, telemetry)

@@ -77,6 +77,8 @@ class RequestContextFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line, personal data masked."""
+
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
@@ -100,6 +102,8 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """Human-readable lines for development, personal data masked."""
+
     def __init__(self) -> None:
         super().__init__(
             "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"

@@ -22,7 +22,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # e-mail is replaced by a fresh id rather than copied into every log line.
 VALID_REQUEST_ID = re.compile(rb"[0-9A-Fa-f-]{8,64}")
 UNPROTECTED = ("/health/", "/metrics")
-"""Paths that are never shed: probes and scrapes must see a saturated service."""
+"""Paths that are never shed, so probes and scrapes still see a saturated service."""
 
 
 def _request_id(scope) -> str:

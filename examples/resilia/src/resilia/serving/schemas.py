@@ -15,6 +15,8 @@ RISK_BANDS = ("low", "medium", "high")
 
 
 class Prediction(BaseModel):
+    """The churn probability of a customer and its risk band."""
+
     customer_id: str | None
     churn_probability: float = Field(ge=0, le=1)
     risk_band: Literal[RISK_BANDS]  # type: ignore[valid-type]
@@ -22,21 +24,29 @@ class Prediction(BaseModel):
 
 
 class Health(BaseModel):
+    """The answer of the health probes."""
+
     status: Literal["alive", "ready", "degraded"]
     model: str | None = None
     feature_store: Literal["up", "down"] | None = None
 
 
 class FieldError(BaseModel):
+    """One refused field of a request."""
+
     field: str = Field(description="dotted path of the field, or 'body'")
     message: str = Field(description="why it was refused (never the value itself)")
 
 
 class ValidationProblem(BaseModel):
+    """The body of a 422: every refused field, without its value."""
+
     detail: list[FieldError]
 
 
 class Problem(BaseModel):
+    """The body of any other error: what went wrong, and the request id."""
+
     detail: str
     request_id: str | None = None
 

@@ -73,6 +73,7 @@ class GuardedH11Protocol(H11Protocol):
 
 
 def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port``, shared by the workers."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP said explicitly: asyncio sets TCP_NODELAY only on sockets whose
     # protocol is TCP, and without it every answer waits ~40 ms for a delayed ACK.

@@ -43,17 +43,23 @@ class StoreError(Exception):
 
 
 class StoreBusy(StoreError):
+    """Every connection to the feature store is taken: shed the request."""
+
     def __init__(self) -> None:
         super().__init__("busy")
 
 
 @dataclass(frozen=True)
 class StoreAnswer:
+    """The feature store's status and JSON body."""
+
     status_code: int
     body: dict | None
 
 
 class FeatureStoreClient:
+    """The API's client of the feature store: one pool, one deadline, a bound."""
+
     def __init__(
         self,
         settings: FeatureStoreSettings,

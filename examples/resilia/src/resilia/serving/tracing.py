@@ -102,6 +102,8 @@ class ScrubbingSpanProcessor(SpanProcessor):
 
 
 class JsonLinesSpanExporter(SpanExporter):
+    """Write finished spans to a file, one JSON object per line."""
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -115,6 +117,7 @@ class JsonLinesSpanExporter(SpanExporter):
 
 
 def span_to_dict(span: ReadableSpan) -> dict:
+    """The fields of a span worth keeping, as a JSON-ready dict."""
     context = span.get_span_context()
     return {
         "service": span.resource.attributes.get("service.name"),
@@ -158,4 +161,5 @@ def make_tracer_provider(
 
 
 def get_tracer(provider: TracerProvider | None, name: str) -> trace.Tracer:
+    """A tracer from ``provider``, or one that records nothing."""
     return provider.get_tracer(name) if provider else trace.NoOpTracer()
