@@ -11,7 +11,7 @@ NOTEBOOKS ?= $(wildcard notebooks/*.ipynb)
 TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help deps html serve test lint notebooks sync lab bench clean lock checkpoint linkcheck airflow
+.PHONY: help deps html serve test lint notebooks sync lab bench mutation clean lock checkpoint linkcheck airflow
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -132,11 +132,15 @@ lab: $(VENV)/.dev ## Open JupyterLab on the notebooks
 	$(BIN)/python -m pip install --quiet -r requirements/lab.txt
 	$(BIN)/jupyter lab notebooks
 
-bench: ## Load-test the API with and without instrumentation (locust, in .venv-bench)
+bench: ## Load-test the API with and without instrumentation (locust, in .venv-bench; the method: chapter "Les tests")
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install --quiet -r requirements/bench.txt \
 		-e tools/coursekit -e 'examples/resilia[api]' -e examples/observabilite
 	.venv-bench/bin/python -m resilia_observabilite.bench $(BENCH_ARGS)
+
+MUTATION_BUDGET ?= 1800
+mutation: $(VENV)/.dev ## Mutation testing of resilia's data and request guards (mutmut, at most MUTATION_BUDGET s; not in make test)
+	$(BIN)/python examples/tests/mutation.py --budget $(MUTATION_BUDGET) --json $(BUILDDIR)/mutation.json
 
 clean: ## Remove the built site and caches (keeps .venv)
 	rm -rf $(BUILDDIR) .pytest_cache .ruff_cache

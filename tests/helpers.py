@@ -11,6 +11,7 @@ TEACHING_CHAPTERS = [
     "observabilite",
     "securite",
     "reglementation",
+    "tests",
     "audit",
     "documentation",
     "airflow",

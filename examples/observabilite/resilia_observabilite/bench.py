@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -42,23 +43,40 @@ CONFIGURATIONS = {
 }
 
 
-def load(url: str, users: int, args: argparse.Namespace, prefix: Path) -> dict:
-    """Run locust against ``url`` and return its aggregated statistics."""
+def load(
+    url: str,
+    users: int,
+    args: argparse.Namespace,
+    prefix: Path,
+    user_class: str = "Scorer",
+) -> dict:
+    """Run locust against ``url`` and return its aggregated statistics.
+
+    ``locust cpu s`` is the CPU time locust itself used: the load generator's cost,
+    to tell it from the service's (chapter "Les tests").
+    """
     prefix.parent.mkdir(parents=True, exist_ok=True)
     rate = {"USER_RPS": str(args.rate / users)} if args.rate else {}
     locust = Path(sys.executable).parent / "locust"
-    subprocess.run(
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
         [
             locust, "-f", LOCUSTFILE, "--headless", "--host", url,
-            "--users", str(users), "--spawn-rate", str(users),
+            "--users", str(users), "--spawn-rate", str(min(users, 100)),
             "--run-time", f"{args.duration}s", "--csv", prefix,
-            "--only-summary", "--loglevel", "WARNING",
+            "--only-summary", "--loglevel", "WARNING", user_class,
         ],
-        check=True,
         env={**os.environ, **rate},
+        capture_output=True,  # locust's own summary: the caller prints its table
+        text=True,
     )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"locust failed ({done.returncode}): {done.stderr[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(f"{prefix}_stats.csv", newline="") as f:
-        return next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
+        stats = next(row for row in csv.DictReader(f) if row["Name"] == "Aggregated")
+    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {**stats, "locust cpu s": used}
 
 
 def cpu_seconds(pid: int) -> float:

@@ -11,12 +11,17 @@ to what it measures: use fewer, faster users for latency figures.
 import os
 import random
 
+import gevent
 from locust import FastHttpUser, constant, constant_throughput, task
 
 from resilia.data import request_payloads
 
 PAYLOADS = request_payloads(5_000, seed=7)
 USER_RPS = os.environ.get("USER_RPS")
+# Building the payloads can take seconds on a busy machine, and gevent's loop caches
+# its clock: without this, --run-time would count from before the import and a short
+# run would end before its first request.
+gevent.get_hub().loop.update_now()
 
 
 class Scorer(FastHttpUser):
@@ -28,3 +33,14 @@ class Scorer(FastHttpUser):
     @task
     def predict(self) -> None:
         self.client.post("/predict", json=self.rng.choice(PAYLOADS))
+
+
+class Prober(FastHttpUser):
+    """The cheapest request the service answers: measures the load generator and the
+    HTTP stack alone (``locust -f locustfile.py Prober``)."""
+
+    wait_time = constant_throughput(float(USER_RPS)) if USER_RPS else constant(0)
+
+    @task
+    def live(self) -> None:
+        self.client.get("/health/live")

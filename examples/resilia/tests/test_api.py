@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from coursekit.runner import free_port
 from resilia.config import load_settings
+from resilia.data import generate_customers
+from resilia.model import predict_churn_proba, risk_band
 from resilia.schema import EXAMPLE_CUSTOMER
 from resilia.serving.app import create_app
 from resilia.serving.feature_store import create_feature_store
@@ -36,6 +38,31 @@ def test_predict_returns_a_probability(client):
     assert 0 <= body["churn_probability"] <= 1
     assert body["risk_band"] in {"low", "medium", "high"}
     assert response.headers["X-Request-ID"]
+
+
+def test_predict_answers_the_model_probability_and_its_band(client, trained):
+    """Functional test: the content of the answer, not only its shape.
+
+    A service answering a constant 0.5, or a band that ignores the probability,
+    passes the test above; it fails this one.
+    """
+    pipeline, report = trained
+    customers = generate_customers(40, seed=3)
+    records = json.loads(
+        customers[list(VALID)].to_json(orient="records", date_format="iso")
+    )
+    expected = predict_churn_proba(pipeline, customers)
+    bands = set()
+    for record, proba in zip(records, expected, strict=True):
+        record["customer_id"] = VALID["customer_id"]
+        record["birth_date"] = record["birth_date"][:10]
+        record["signup_date"] = record["signup_date"][:10]
+        body = client.post("/predict", json=record).json()
+        assert body["churn_probability"] == pytest.approx(proba, abs=1e-6)
+        assert body["risk_band"] == risk_band(body["churn_probability"])
+        assert body["model_version"] == client.app.state.api.model_version
+        bands.add(body["risk_band"])
+    assert bands == {"low", "medium", "high"}, "these customers should cover every band"
 
 
 def test_a_hex_request_id_is_propagated(client):
@@ -233,7 +260,7 @@ def test_uninstrumented_app_serves_without_metrics(trained):
         assert "http_requests_total{" not in client.get("/metrics").text
 
 
-def test_feature_store_serves_only_model_columns(dev_settings):
+def test_feature_store_serves_only_model_columns(dev_settings, trained):
     with TestClient(create_feature_store(dev_settings)) as client:
         record = client.get("/customers/C000001").json()
         assert "email" not in record and "last_name" not in record
@@ -245,8 +272,13 @@ def test_feature_store_serves_only_model_columns(dev_settings):
             == dev_settings.data.n_customers
         )
         text = client.get("/metrics").text
-    # What the feature store returns is a valid API request body.
+    # What the feature store returns is a valid API request body: post it.
     assert set(record) == set(VALID)
+    api = load_settings("dev", environ={})
+    with TestClient(create_app(api, *trained)) as client:
+        scored = client.post("/predict", json=record)
+    assert scored.status_code == 200, scored.text
+    assert scored.json()["customer_id"] == "C000001"
     # The store serves records: it has no model series to export.
     assert "resilia_predictions_total" not in text and "http_requests_total{" in text
 

@@ -114,3 +114,73 @@ def test_features_accept_iso_strings_like_the_feature_store_sends():
     as_json = {**EXAMPLE_CUSTOMER}
     as_dates = Customer.model_validate(EXAMPLE_CUSTOMER).model_dump()
     assert customer_features(as_json) == customer_features(as_dates)
+
+
+# Each bound of the request model, just inside and just outside. Without these, any
+# bound (ge=0, le=12, the id pattern, the age range...) can be deleted and the suite
+# still passes.
+BOUNDS = [
+    ("customer_id", "C000000", "C00000"),
+    ("customer_id", "C999999", "C0000000"),
+    ("customer_id", "C000042", "c000042"),
+    ("postcode", "00000", "690031"),
+    ("birth_date", "2009-12-31", "2010-01-01"),  # 16 years old on 2025-12-31
+    ("birth_date", "1916-01-01", "1915-12-31"),  # 110
+    ("signup_date", "2000-01-01", "1999-12-31"),
+    ("signup_date", "2025-12-31", "2026-01-01"),
+    ("monthly_fee", 0.0, -0.01),
+    ("monthly_fee", 100.0, 100.01),
+    ("rides_last_month", 0, -1),
+    ("rides_last_month", 1000, 1001),
+    ("support_calls_90d", 0, -1),
+    ("support_calls_90d", 100, 101),
+    ("late_payments_12m", 0, -1),
+    ("late_payments_12m", 12, 13),
+]
+
+
+@pytest.mark.parametrize(("field", "inside", "outside"), BOUNDS)
+def test_every_bound_accepts_its_edge_and_refuses_one_step_beyond(
+    field, inside, outside
+):
+    accepted = Customer.model_validate({**EXAMPLE_CUSTOMER, field: inside})
+    assert str(getattr(accepted, field)) == str(inside)
+    with pytest.raises(ValidationError) as caught:
+        Customer.model_validate({**EXAMPLE_CUSTOMER, field: outside})
+    assert [e["loc"] for e in caught.value.errors()] == [(field,)]
+
+
+def test_every_field_with_a_bound_is_tested():
+    schema = Customer.model_json_schema()["properties"]
+    bounded = {
+        name
+        for name, spec in schema.items()
+        if {"minimum", "maximum", "pattern"} & set(spec)
+        or any({"pattern"} & set(s) for s in spec.get("anyOf", []))
+    }
+    assert bounded == {field for field, _, _ in BOUNDS}
+
+
+def test_ages_and_tenures_are_in_years_and_months():
+    """A tenure in days would train the same model (the scaler divides any unit
+    away): only a test on the feature itself sees the unit."""
+    from resilia.schema import age_years, tenure_months
+
+    assert age_years(date(1990, 12, 31)) == pytest.approx(35, abs=0.01)
+    assert tenure_months(date(2024, 12, 31)) == pytest.approx(12, abs=0.01)
+    assert tenure_months("2024-12-31T08:30:00") == pytest.approx(12, abs=0.01)
+    other = date(2030, 12, 31)
+    assert age_years(date(1990, 12, 31), other) == pytest.approx(40, abs=0.01)
+    assert tenure_months(date(2024, 12, 31), other) == pytest.approx(72, abs=0.05)
+
+
+def test_build_features_keeps_the_rows_index():
+    customers = generate_customers(5).set_axis([10, 20, 30, 40, 50])
+    features = build_features(customers)
+    assert list(features.index) == [10, 20, 30, 40, 50]
+    assert features["monthly_fee"].dtype == float
+
+
+def test_a_bad_date_says_which_format_is_expected():
+    with pytest.raises(ValidationError, match="must be a date written YYYY-MM-DD"):
+        Customer.model_validate({**EXAMPLE_CUSTOMER, "birth_date": "12/04/1990"})
