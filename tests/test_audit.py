@@ -158,3 +158,35 @@ def test_no_known_vulnerability_in_the_locks(lock, tmp_path):
         d["name"]: [v["id"] for v in d["vulns"]] for d in audited if d["vulns"]
     }
     assert vulnerable == {}
+
+
+def test_rate_limit_is_read_from_the_security_chapter_nginx_config():
+    from coursekit.exercises import load_source
+    from coursekit.nginx import render
+
+    attacks = load_source("examples/audit/attacks.py")
+    template = (ROOT / "examples/securite/nginx/nginx.conf.template").read_text()
+    values = {name: "x" for name in ("USER", "PREFIX", "CERT", "KEY", "UPSTREAMS")} | {
+        "HTTP_PORT": 1,
+        "HTTPS_PORT": 2,
+        "RATE": 7,
+        "BURST": 3,
+    }
+    assert attacks.rate_limit(render(template, values)) == (7, 3)
+    with pytest.raises(ValueError, match="limit_req"):
+        attacks.rate_limit("events {}")
+    # Leaky bucket: burst + 1 at once, then `rate` more per second.
+    assert attacks.allowed_by_rate_limit(7, 3, 0.01) == (4, 5)
+    assert attacks.allowed_by_rate_limit(7, 3, 2.0) == (4, 18)
+
+
+def test_unsigned_token_is_refused_before_any_key_lookup():
+    """``alg: none`` is refused on its header: no request to the (absent) provider."""
+    from coursekit.exercises import load_source
+    from resilia.serving.auth import InvalidToken, TokenValidator
+
+    attacks = load_source("examples/audit/attacks.py")
+    claims = {"iss": "http://127.0.0.1:9", "aud": "api", "sub": "x", "exp": 4e9}
+    validator = TokenValidator("http://127.0.0.1:9", "api", timeout_s=0.1)
+    with pytest.raises(InvalidToken, match="'none' is not accepted"):
+        validator.validate(attacks.unsigned(claims))
