@@ -58,6 +58,7 @@ class AirflowHome:
         self.servers: list[ManagedProcess] = []
         self.timeout = 600.0  # seconds for one request to the driver
         self._worker: subprocess.Popen | None = None
+        self._requests = 0
 
     @property
     def env(self) -> dict[str, str]:
@@ -107,10 +108,14 @@ class AirflowHome:
 
     def _driver(self, command: str, *args: str, env: dict | None = None) -> object:
         worker = self.start_driver()
-        request = {"command": command, "args": list(args), "env": env or {}}
+        self._requests += 1
+        request = {
+            "id": self._requests, "command": command, "args": list(args),
+            "env": env or {},
+        }  # fmt: skip
         worker.stdin.write(json.dumps(request) + "\n")
         worker.stdin.flush()
-        reply = self._read_answer(timeout=self.timeout)
+        reply = self._read_answer(timeout=self.timeout, request=self._requests)
         if not reply["ok"]:
             raise AirflowError(
                 f"the Airflow driver's {command} failed:\n"
@@ -118,7 +123,8 @@ class AirflowHome:
             )
         return reply["result"]
 
-    def _read_answer(self, timeout: float) -> dict:
+    def _read_answer(self, timeout: float, request: int | None = None) -> dict:
+        # An answer to an earlier request (one the user interrupted) is skipped.
         worker = self._worker
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -127,7 +133,10 @@ class AirflowHome:
                 continue
             line = worker.stdout.readline()
             if line.startswith(MARKER):
-                return json.loads(line[len(MARKER) :])
+                reply = json.loads(line[len(MARKER) :])
+                if reply.get("id") == request:
+                    return reply
+                continue
             if not line:  # the driver exited
                 break
         self._stop_driver()

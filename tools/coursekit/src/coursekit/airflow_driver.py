@@ -4,9 +4,10 @@ configuration, ORM) is paid once rather than at every step.
 
     python airflow_driver.py serve
 
-Each request is one JSON line on stdin, ``{"command": ..., "args": [...], "env": {...}}``;
-the answer is one line on stdout, ``AIRFLOW-DRIVER-JSON {"ok": ..., ...}``, with what
-the request printed (Airflow's logs) in ``output``. Commands:
+Each request is one JSON line on stdin,
+``{"id": ..., "command": ..., "args": [...], "env": {...}}``; the answer is one line on
+stdout, ``AIRFLOW-DRIVER-JSON {"id": ..., "ok": ..., ...}``, with what the request
+printed (Airflow's logs) in ``output``. Commands:
 
     migrate                                       the metadata database (airflow db migrate)
     report <dags_folder>                          what the DAG processor sees
@@ -192,7 +193,7 @@ def answer(request: dict) -> dict:
                 reply = {"ok": True, "result": result}
             except Exception:  # noqa: BLE001 - reported to the caller, who raises
                 reply = {"ok": False, "error": traceback.format_exc()}
-        return reply | {"output": output[0]}
+        return reply | {"id": request.get("id"), "output": output[0]}
     finally:
         for name, value in saved.items():
             if value is None:
