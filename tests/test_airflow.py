@@ -24,6 +24,7 @@ STEPS = ["extract", "validate", "train", "evaluate", "publish", "score"]
 
 @pytest.fixture(scope="module")
 def home():
+    """One AIRFLOW_HOME, hence one Airflow driver process, for the whole module."""
     if not (VENV / ".stamp").exists():
         unavailable(f"{VENV.name} is missing: make airflow")
     with AirflowHome() as home:
@@ -32,6 +33,7 @@ def home():
 
 @pytest.fixture(scope="module")
 def report(home):
+    # First request to the driver: no task has imported pandas & co. in it yet.
     return home.report()
 
 
@@ -138,20 +140,16 @@ def test_validate_task_fails_without_retry_and_says_why(home):
     assert "missing columns" in str(failure.value)
 
 
-class _NoDataDir(AirflowHome):
-    @property
-    def env(self):
-        env = super().env
-        del env["AIRFLOW_VAR_RESILIA_DATA_DIR"]
-        return env
-
-
-def test_a_task_without_its_variable_says_which_one():
-    with (
-        _NoDataDir() as home,
-        pytest.raises(AirflowError, match="resilia_data_dir is not set"),
-    ):
-        home.call("resilia_monthly", "publish", evaluation={})
+def test_a_task_without_its_variable_says_which_one(home):
+    # The variable comes from the environment (AIRFLOW_VAR_RESILIA_DATA_DIR): unset
+    # for this call only, in the module's driver process.
+    with pytest.raises(AirflowError, match="resilia_data_dir is not set"):
+        home.call(
+            "resilia_monthly",
+            "publish",
+            evaluation={},
+            env={"AIRFLOW_VAR_RESILIA_DATA_DIR": None},
+        )
 
 
 # --- The steps the tasks call (resilia.pipeline), without Airflow -----------------
@@ -260,8 +258,10 @@ def test_cli_reports_errors_without_a_traceback(tmp_path, capsys):
 def test_airflow_home_leaves_nothing_behind():
     with AirflowHome() as home:
         path = home.path
-        assert path.exists()
+        driver = home.start_driver()
+        assert driver.poll() is None
     assert not path.exists()
+    assert driver.poll() is not None, "the driver process outlived its home"
 
 
 def test_the_lock_installs_the_airflow_of_the_versions_file():

@@ -2,18 +2,23 @@
 (``.venv-airflow``, ``make airflow``) and is only ever run as a subprocess.
 
 ``AirflowHome`` is a throwaway ``AIRFLOW_HOME`` (database, logs, configuration) in a
-temporary directory: nothing goes to the user's home. Its API server is a
-``ManagedProcess`` and stops even when a cell fails.
+temporary directory: nothing goes to the user's home. One driver process per home
+(``airflow_driver.py serve``) answers its requests (migrate, report, test, call, pod),
+so Airflow starts once per home. Its API server is a ``ManagedProcess``; both stop
+even when a cell fails.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
-import re
+import select
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -51,6 +56,9 @@ class AirflowHome:
         self.dags = Path(dags)
         self.data = self.path / "resilia-data"
         self.servers: list[ManagedProcess] = []
+        self.timeout = 600.0  # seconds for one request to the driver
+        self._worker: subprocess.Popen | None = None
+        self._requests = 0
 
     @property
     def env(self) -> dict[str, str]:
@@ -78,23 +86,81 @@ class AirflowHome:
             )
         return done.stdout
 
-    def _driver(self, *args: str, timeout: float = 600, output: list | None = None):
-        done = subprocess.run(
-            [str(airflow_python()), "-P", str(DRIVER), *args],
-            env=self.env, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
-        if output is not None:
-            output.append(done.stdout + done.stderr)
-        for line in done.stdout.splitlines():
+    def start_driver(self) -> subprocess.Popen:
+        """This home's driver process, started at the first request, then kept:
+        Airflow's start-up is paid once per home, not once per step."""
+        worker = self._worker
+        if worker is not None and worker.poll() is None:
+            return worker
+        log = (self.path / "driver.err").open("ab")
+        try:
+            worker = subprocess.Popen(
+                [str(airflow_python()), "-P", str(DRIVER), "serve"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                env=self.env, text=True, start_new_session=True,
+            )  # fmt: skip
+        finally:
+            log.close()
+        self._worker = worker
+        atexit.register(self._stop_driver)
+        self._read_answer(timeout=self.timeout)  # "ready"
+        return worker
+
+    def _driver(self, command: str, *args: str, env: dict | None = None) -> object:
+        worker = self.start_driver()
+        self._requests += 1
+        request = {
+            "id": self._requests, "command": command, "args": list(args),
+            "env": env or {},
+        }  # fmt: skip
+        worker.stdin.write(json.dumps(request) + "\n")
+        worker.stdin.flush()
+        reply = self._read_answer(timeout=self.timeout, request=self._requests)
+        if not reply["ok"]:
+            raise AirflowError(
+                f"the Airflow driver's {command} failed:\n"
+                + _tail(reply["output"] + reply["error"])
+            )
+        return reply["result"]
+
+    def _read_answer(self, timeout: float, request: int | None = None) -> dict:
+        # An answer to an earlier request (one the user interrupted) is skipped.
+        worker = self._worker
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([worker.stdout], [], [], 1.0)
+            if not ready:
+                continue
+            line = worker.stdout.readline()
             if line.startswith(MARKER):
-                return json.loads(line[len(MARKER) :])
+                reply = json.loads(line[len(MARKER) :])
+                if reply.get("id") == request:
+                    return reply
+                continue
+            if not line:  # the driver exited
+                break
+        self._stop_driver()
         raise AirflowError(
-            f"the Airflow driver failed ({done.returncode}):\n"
-            + _tail(done.stdout + done.stderr)
+            f"the Airflow driver stopped answering (code {worker.returncode}):\n"
+            + _tail((self.path / "driver.err").read_text(errors="replace"))
         )
 
+    def _stop_driver(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        if worker.poll() is None:
+            worker.stdin.close()  # the driver ends at the end of its input
+            try:
+                worker.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+        worker.stdout.close()
+
     def migrate(self) -> AirflowHome:
-        self.run("db", "migrate")
+        """Create the metadata database (what `airflow db migrate` does)."""
+        self._driver("migrate")
         return self
 
     def report(self, dags: Path | None = None) -> dict:
@@ -107,21 +173,22 @@ class AirflowHome:
         Each run lists its task states and, in ``errors``, the exceptions its tasks
         raised (``DataValidationError: ...``), read from the run's log.
         """
-        output: list[str] = []
-        runs = self._driver(
-            "test", str(self.dags), dag_id, *logical_dates, output=output
-        )
-        logs = re.split(r"^AIRFLOW-DRIVER-RUN .*$", output[0], flags=re.MULTILINE)[1:]
-        for run, log in zip(runs, logs, strict=True):
-            found = re.findall(
-                r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception): .+)$", log, re.MULTILINE
-            )
-            run["errors"] = list(dict.fromkeys(found))  # once each, in order
-        return runs
+        return self._driver("test", str(self.dags), dag_id, *logical_dates)
 
-    def call(self, dag_id: str, task_id: str, **kwargs) -> object:
-        """Call one TaskFlow task's function with ``kwargs`` (JSON), outside a run."""
-        return self._driver("call", str(self.dags), dag_id, task_id, json.dumps(kwargs))
+    def call(
+        self,
+        dag_id: str,
+        task_id: str,
+        *,
+        dags: Path | None = None,
+        env: dict | None = None,
+        **kwargs,
+    ) -> object:
+        """Call one TaskFlow task's function with ``kwargs`` (JSON), outside a run,
+        from the home's DAG folder or ``dags``; ``env`` sets (or, with None, removes)
+        environment variables for this call only."""
+        args = (str(dags or self.dags), dag_id, task_id, json.dumps(kwargs))
+        return self._driver("call", *args, env=env)
 
     def pod(self, dag_id: str, task_id: str, logical_date: str) -> dict:
         """The pod spec a KubernetesPodOperator task renders for a date (offline)."""
@@ -151,6 +218,7 @@ class AirflowHome:
     def close(self) -> None:
         for server in self.servers:
             server.stop()
+        self._stop_driver()
         shutil.rmtree(self.path, ignore_errors=True)
 
     def __enter__(self) -> AirflowHome:
