@@ -120,6 +120,7 @@ def _pack(header: dict, ciphertext: bytes) -> bytes:
 
 
 def encrypt_bytes(data: bytes, ring: KeyRing) -> bytes:
+    """Encrypt ``data`` with a fresh data key wrapped by the current master key."""
     data_key = AESGCM.generate_key(bit_length=256)
     nonce = secrets.token_bytes(12)
     header = {**_wrap(data_key, ring), "nonce": _b64(nonce)}
@@ -156,6 +157,7 @@ def _unwrap(header: dict, ring: KeyRing) -> bytes:
 
 
 def decrypt_bytes(blob: bytes, ring: KeyRing) -> bytes:
+    """Decrypt ``encrypt_bytes`` output; ``EncryptionError`` if it was altered."""
     header, ciphertext = _split(blob)
     data_key = _unwrap(header, ring)
     try:
@@ -166,12 +168,14 @@ def decrypt_bytes(blob: bytes, ring: KeyRing) -> bytes:
 
 
 def encrypt_file(source: Path, target: Path, ring: KeyRing) -> Path:
+    """Write the encrypted content of ``source`` to ``target`` and return ``target``."""
     target = Path(target)
     target.write_bytes(encrypt_bytes(Path(source).read_bytes(), ring))
     return target
 
 
 def decrypt_file(source: Path, ring: KeyRing) -> bytes:
+    """The clear content of a file written by ``encrypt_file``."""
     return decrypt_bytes(Path(source).read_bytes(), ring)
 
 

@@ -62,6 +62,7 @@ class DataValidationError(ValueError):
 
 
 def check_month(month: str) -> str:
+    """Return ``month`` if it is written YYYY-MM, else raise ``ValueError``."""
     if not isinstance(month, str) or not MONTH_PATTERN.match(month):
         raise ValueError(f"month must be written YYYY-MM, got {month!r}")
     return month
@@ -73,6 +74,7 @@ def month_seed(month: str) -> int:
 
 
 def sha256(path: str | Path) -> str:
+    """The SHA-256 digest of a file, in hexadecimal."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
