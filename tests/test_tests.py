@@ -1,5 +1,6 @@
 """The tests chapter: mutation testing set-up and report, the load-test helpers."""
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -11,9 +12,21 @@ import pytest
 from tests.helpers import ROOT
 
 RESILIA = ROOT / "examples" / "resilia"
-sys.path.insert(0, str(ROOT / "examples" / "tests"))
-import mutation  # noqa: E402
-import perf  # noqa: E402
+
+
+def _load(name):
+    # examples/tests holds the chapter's scripts, not a package: load them by path.
+    spec = importlib.util.spec_from_file_location(
+        name, ROOT / "examples" / "tests" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+mutation = _load("mutation")
+perf = _load("perf")
 
 GUARDS = {
     "src/resilia/serving/logs.py",  # logs: personal data
