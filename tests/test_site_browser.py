@@ -205,7 +205,13 @@ def test_page_in_chromium(chromium, base_url, path, width):
         problems += check_legibility(page)
         if path.startswith("notebooks/"):
             problems += check_notebook_buttons(page, path)
-        page.evaluate("window.scrollTo(0, 0)")
+        # axe measures colours: not mid-scroll, and not before the theme's script has
+        # resolved data-theme="auto" to light or dark (the code colours depend on it).
+        page.evaluate("window.scrollTo({top: 0, left: 0, behavior: 'instant'})")
+        page.wait_for_function(
+            "() => window.scrollY === 0 && "
+            "['light', 'dark'].includes(document.documentElement.dataset.theme)"
+        )
         problems += [f"axe: {line}" for line in site.axe(page)]
         problems += check_navigation(page, width)
         problems += [f"console, later: {error}" for error in visit.errors[seen:]]

@@ -23,7 +23,7 @@ LONGEST_FIRST = {
     "tests/test_onyxia_pod.py": 400,
     "docker": 300,
     "notebooks/spark.ipynb": 200,
-    "notebooks/airflow.ipynb": 150,
+    "notebooks/airflow.ipynb": 75,
     "notebooks/spark-kubernetes.ipynb": 100,
     "tests/test_onyxia_init.py": 100,
     "tests/test_site_browser.py": 100,
