@@ -297,5 +297,12 @@ def axe(page, impacts=("serious", "critical")) -> list[str]:
             continue
         for node in violation["nodes"]:
             target = " ".join(map(str, node["target"]))
-            lines.append(f"{violation['id']} ({violation['impact']}): {target}")
+            line = f"{violation['id']} ({violation['impact']}): {target}"
+            data = next((c.get("data") for c in node["any"] if c.get("data")), None)
+            if isinstance(data, dict) and "contrastRatio" in data:
+                line += (
+                    f" ({data.get('fgColor')} on {data.get('bgColor')}, "
+                    f"{data['contrastRatio']}:1)"
+                )
+            lines.append(line)
     return lines

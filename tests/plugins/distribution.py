@@ -15,6 +15,14 @@ import pytest
 
 SHARED_UNITS = {
     "docker": ("tests/test_docker.py", "notebooks/docker.ipynb"),
+    # Every reader of _build/html, one after the other: a rebuild rewrites the static
+    # files (pygments.css goes through Sphinx's default style) and the API reference
+    # while the browser reads them (code tokens then failed colour contrast at random).
+    "site": (
+        "tests/test_site.py",
+        "tests/test_site_browser.py",
+        "tests/test_documentation.py",
+    ),
 }
 
 # The longest units (seconds of a serial run on a busy machine, rounded); the others keep
@@ -26,7 +34,7 @@ LONGEST_FIRST = {
     "notebooks/airflow.ipynb": 75,
     "notebooks/spark-kubernetes.ipynb": 100,
     "tests/test_onyxia_init.py": 100,
-    "tests/test_site_browser.py": 100,
+    "site": 140,
 }
 
 
