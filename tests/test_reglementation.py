@@ -101,9 +101,16 @@ def test_fake_cards_pass_luhn_and_one_changed_digit_fails():
 
 def test_last4_refuses_what_is_not_a_card_number():
     assert privacy.last4("4539578763621486") == "1486"
-    for bad in ("4539-5787", "123", "x" * 16):
+    for bad in ("4539-5787", "123", "x" * 16, None, 4539578763621486):
         with pytest.raises(privacy.PrivacyError, match="not a card number"):
             privacy.last4(bad)
+
+
+def test_luhn_refuses_what_is_not_text():
+    assert not privacy.luhn_valid("4539-5787-6362-1486")
+    for bad in (None, 4539578763621486):
+        with pytest.raises(privacy.PrivacyError, match="a card number is text"):
+            privacy.luhn_valid(bad)
 
 
 # --- Anonymisation ----------------------------------------------------------------------

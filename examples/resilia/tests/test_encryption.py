@@ -102,3 +102,16 @@ def test_keys_come_from_the_environment_or_a_file(tmp_path):
         KeyRing.from_environment({})
     with pytest.raises(EncryptionError, match="cannot read"):
         KeyRing.from_environment({}, key_file=tmp_path / "missing")
+
+
+@pytest.mark.parametrize("value", [None, 42, ["k:AAAA"]])
+def test_a_key_ring_that_is_not_text_is_refused(value):
+    with pytest.raises(EncryptionError, match="must be text"):
+        KeyRing.parse(value)
+
+
+@pytest.mark.parametrize("value", ["text, not bytes", None, 42])
+def test_only_bytes_are_encrypted_or_decrypted(ring, value):
+    for operation in (encrypt_bytes, decrypt_bytes):
+        with pytest.raises(EncryptionError, match="expected bytes"):
+            operation(value, ring)

@@ -49,6 +49,8 @@ class KeyRing:
     @classmethod
     def parse(cls, text: str) -> KeyRing:
         """``id:base64,id:base64``: the first key is the current one."""
+        if not isinstance(text, str):
+            raise EncryptionError(f"{KEYS_VAR} must be text, got {type(text).__name__}")
         keys: dict[str, bytes] = {}
         for item in filter(None, (part.strip() for part in text.split(","))):
             key_id, sep, encoded = item.partition(":")
@@ -121,13 +123,21 @@ def _pack(header: dict, ciphertext: bytes) -> bytes:
 
 def encrypt_bytes(data: bytes, ring: KeyRing) -> bytes:
     """Encrypt ``data`` with a fresh data key wrapped by the current master key."""
+    _require_bytes(data)
     data_key = AESGCM.generate_key(bit_length=256)
     nonce = secrets.token_bytes(12)
     header = {**_wrap(data_key, ring), "nonce": _b64(nonce)}
     return _pack(header, AESGCM(data_key).encrypt(nonce, data, MAGIC + nonce))
 
 
+def _require_bytes(data: object) -> None:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise EncryptionError(f"expected bytes, got {type(data).__name__}")
+
+
 def _split(blob: bytes) -> tuple[dict, bytes]:
+    _require_bytes(blob)
+    blob = bytes(blob)
     if not blob.startswith(MAGIC):
         raise EncryptionError("not a file encrypted by resilia.encryption")
     line, _, ciphertext = blob[len(MAGIC) :].partition(b"\n")

@@ -236,6 +236,14 @@ def publish(root: str | Path, evaluation: dict, min_gain: float = 0.0) -> dict:
     """Put the candidate in service only if it beats the incumbent by more than
     ``min_gain``; record the decision either way."""
     root = Path(root)
+    needed = ("month", "candidate", "candidate_auc", "incumbent_auc")
+    missing = (
+        [k for k in needed if k not in evaluation]
+        if isinstance(evaluation, dict)
+        else needed
+    )
+    if missing:
+        raise ValueError(f"not an evaluation (see evaluate()): no {', '.join(missing)}")
     before = evaluation["incumbent_auc"]
     gain = None if before is None else round(evaluation["candidate_auc"] - before, 4)
     published = gain is None or gain > min_gain

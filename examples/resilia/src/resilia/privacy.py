@@ -154,6 +154,8 @@ def _token(prefix: str, draw) -> str:
 
 def luhn_valid(number: str) -> bool:
     """The Luhn checksum that every real card number satisfies."""
+    if not isinstance(number, str):
+        raise PrivacyError(f"a card number is text, got {type(number).__name__}")
     if not number.isdigit():
         return False
     total = 0
@@ -180,7 +182,7 @@ def fake_card_numbers(n: int, seed: int = 0) -> list[str]:
 
 def last4(pan: str) -> str:
     """What may be shown and kept of a card number in clear: its last four digits."""
-    if not (pan.isdigit() and 12 <= len(pan) <= 19):
+    if not (isinstance(pan, str) and pan.isdigit() and 12 <= len(pan) <= 19):
         raise PrivacyError("not a card number (12 to 19 digits)")
     return pan[-4:]
 
