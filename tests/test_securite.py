@@ -77,6 +77,16 @@ def test_the_scanner_finds_a_planted_secret(tmp_path):
     assert json.loads(run.stdout)["results"]["settings.env"]
 
 
+def test_the_local_ca_keeps_its_key_private_and_names_a_bad_host_name(tmp_path):
+    from coursekit.tls import local_ca
+
+    paths = local_ca(tmp_path, "localhost")
+    assert paths.key_path.stat().st_mode & 0o777 == 0o600
+    assert b"BEGIN CERTIFICATE" in paths.cert_path.read_bytes()
+    with pytest.raises(ValueError, match="no certificate for .*'bad host'"):
+        local_ca(tmp_path / "bad", "bad host")
+
+
 @pytest.mark.parametrize("user", ["current", "nobody"])
 def test_nginx_gateway_runs_as_root_and_unprivileged(tmp_path, user):
     import httpx

@@ -25,13 +25,20 @@ def local_ca(directory: Path, *names: str) -> ServerCertificate:
     names = names or ("127.0.0.1", "localhost")
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="Resilia cours (CA locale)")
-    leaf = ca.issue_cert(*names)
+    try:
+        leaf = ca.issue_cert(*names)
+    except ValueError as error:  # idna's errors for names that are not host names
+        raise ValueError(f"no certificate for {names}: {error}") from None
     paths = ServerCertificate(
         directory / "ca.pem", directory / "server.pem", directory / "server-key.pem"
     )
     ca.cert_pem.write_to_path(str(paths.ca_path))
-    leaf.private_key_pem.write_to_path(str(paths.key_path))
-    os.chmod(paths.key_path, 0o600)
+    paths.key_path.unlink(missing_ok=True)
+    # created 0600: the key is never readable by others, not even for an instant
+    with os.fdopen(
+        os.open(paths.key_path, os.O_WRONLY | os.O_CREAT, 0o600), "wb"
+    ) as key:
+        key.write(leaf.private_key_pem.bytes())
     with paths.cert_path.open("wb") as chain:
         for blob in leaf.cert_chain_pems:
             chain.write(blob.bytes())
