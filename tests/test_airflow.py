@@ -65,7 +65,11 @@ def test_both_dags_are_monthly_on_data_intervals_without_catchup(report):
         assert dag["timetable"] == "CronDataIntervalTimetable"
         assert dag["schedule"] == "0 0 1 * *"
         assert dag["catchup"] is False
-    # One policy, in resilia_common.py: the pods retry as the TaskFlow tasks do.
+    # One policy, in resilia_common.py: the pods retry as the TaskFlow tasks do, after
+    # 5 minutes, then twice as long (Airflow's backoff is a multiplier: True is 1).
+    for dag in report["dags"].values():
+        for task in dag["tasks"].values():
+            assert task["retry_delay_s"] == 300 and task["retry_backoff"] == 2
     pods = report["dags"]["resilia_monthly_pods"]["tasks"]
     assert all(task["retries"] == 2 for task in pods.values())
 

@@ -22,7 +22,7 @@ MONTHLY = {
         "owner": "resilia",
         "retries": 2,
         "retry_delay": timedelta(minutes=5),
-        "retry_exponential_backoff": True,  # 5 min, then 10, for an outage
+        "retry_exponential_backoff": 2.0,  # a multiplier: 5 min, then 10 (+ jitter)
     },
 }
 """Arguments of ``@dag`` common to the monthly DAGs."""

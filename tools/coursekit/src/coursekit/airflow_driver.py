@@ -100,6 +100,8 @@ def report(folder: str) -> dict:
                     "upstream": sorted(t.upstream_task_ids),
                     "operator": type(t).__name__,
                     "retries": t.retries,
+                    "retry_delay_s": t.retry_delay.total_seconds(),
+                    "retry_backoff": t.retry_exponential_backoff,
                     "pool": t.pool,
                 }
                 for t in dag.tasks
