@@ -6,6 +6,7 @@ the steps of resilia.pipeline are tested here directly.
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -64,6 +65,13 @@ def test_both_dags_are_monthly_on_data_intervals_without_catchup(report):
         assert dag["timetable"] == "CronDataIntervalTimetable"
         assert dag["schedule"] == "0 0 1 * *"
         assert dag["catchup"] is False
+    # One policy, in resilia_common.py: the pods retry as the TaskFlow tasks do, after
+    # 5 minutes, then twice as long (Airflow's backoff is a multiplier: True is 1).
+    for dag in report["dags"].values():
+        for task in dag["tasks"].values():
+            assert task["retry_delay_s"] == 300 and task["retry_backoff"] == 2
+    pods = report["dags"]["resilia_monthly_pods"]["tasks"]
+    assert all(task["retries"] == 2 for task in pods.values())
 
 
 def test_parsing_the_dags_imports_nothing_heavy(report):
@@ -77,6 +85,7 @@ def test_a_broken_dag_is_reported_with_its_file_and_error(home, tmp_path):
     (tmp_path / "resilia_monthly.py").write_text(
         source.replace("tags=[", "tags=[undefined_name, ")
     )
+    shutil.copy(DAGS / "resilia_common.py", tmp_path)  # the module the DAG imports
     broken = home.report(tmp_path)
     [(path, error)] = broken["import_errors"].items()
     assert Path(path).name == "resilia_monthly.py"

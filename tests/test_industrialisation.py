@@ -2,6 +2,7 @@
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -125,3 +126,19 @@ def test_top_two_percent_claim():
     top = np.argsort(-scores)[: len(population) // 50]
     assert population["churned"].iloc[top].mean() == pytest.approx(0.6, abs=0.05)
     assert population["churned"].mean() == pytest.approx(1 / 7, abs=0.01)
+
+
+def test_cli_session_shown_in_the_chapter_parses():
+    from resilia.cli import build_parser
+
+    session = CHAPTER.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(line) for line in session.splitlines()]
+    assert commands[0] == ["pip", "install", "-e", "examples/resilia"]
+    assert (PACKAGE / "pyproject.toml").is_file()
+    parser = build_parser()
+    for words in commands[1:]:
+        while words and "=" in words[0]:  # VAR=value before the command
+            words = words[1:]
+        assert words[0] == "resilia", words
+        parser.parse_args(words[1:])  # SystemExit on an unknown command or option
+    assert len(commands) >= 5

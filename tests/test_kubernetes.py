@@ -471,12 +471,8 @@ def test_live_deployment_of_the_dev_overlay(rendered, tmp_path):
 # --- What the chapter shows -----------------------------------------------------------
 
 
-def test_chapter_shows_code_only_from_examples_kubernetes():
-    included = re.findall(r"```\{literalinclude\} (\S+)", CHAPTER)
-    assert included and all(p.startswith("../examples/kubernetes/") for p in included)
-    for path in included:
-        assert (ROOT / "chapters" / path).resolve().is_file(), path
-    assert not re.search(r"^```(python|bash|yaml|console)", CHAPTER, re.M)
+def test_chapter_draws_its_diagrams():
+    # Code only from examples/: tests/test_chapters.py, for every chapter.
     assert CHAPTER.count("```{graphviz}") >= 3
 
 

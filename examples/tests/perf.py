@@ -1,9 +1,10 @@
 """Load, stress and endurance tests of the resilia API, with locust.
 
-The notebook ``notebooks/tests-performance`` drives these helpers. The load itself is
-``resilia_observabilite.bench.load`` (locust headless on the observability chapter's
-locustfile): this module only starts the service, adds the memory of its processes,
-and reads locust's per-second history.
+The notebook ``notebooks/tests-performance`` drives these helpers. The service and the
+load are those of the observability chapter's benchmark, ``resilia_observabilite.bench``
+(``serve``, and ``measure``: locust headless on its locustfile): this module sets the
+production's trace sampling, adds the SLO, the memory of the service's processes, and
+reads locust's per-second history.
 
 Everything targets 127.0.0.1 and stops by itself: each locust run is bounded by its
 ``--run-time``, and the service is a ``ManagedProcess``, stopped on exit.
@@ -12,7 +13,6 @@ Everything targets 127.0.0.1 and stops by itself: each locust run is bounded by 
 from __future__ import annotations
 
 import csv
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,8 +23,6 @@ from types import SimpleNamespace
 
 import psutil
 from resilia_observabilite import bench
-
-from coursekit.runner import ManagedProcess, free_port
 
 SLA_RATE = 200
 """Requests per second the SLO is stated at (chapter "L'observabilité")."""
@@ -44,18 +42,7 @@ def rss_mb(pid: int) -> float:
     return total / 1e6
 
 
-@dataclass
-class Service:
-    url: str
-    process: ManagedProcess
-    workdir: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.process.pid
-
-    def cpu_seconds(self) -> float:
-        return bench.cpu_seconds(self.pid)
+Service = bench.Service
 
 
 @contextmanager
@@ -63,30 +50,17 @@ def service(
     workdir: Path, model_dir: Path, *, workers: int, instrumented: bool = True
 ) -> Iterator[Service]:
     """The API in staging with production's workers and trace sampling."""
-    port = free_port()
-    label = f"{'instrumented' if instrumented else 'bare'}-{workers}w-{port}"
-    here = workdir / label
-    env = {
-        "RESILIA_ENV": "staging",
-        "RESILIA_ARTIFACTS_DIR": str(model_dir),
-        "RESILIA_API__PORT": str(port),
-        "RESILIA_API__WORKERS": str(workers),
-        "RESILIA_API__INSTRUMENTED": str(instrumented).lower(),
-        "RESILIA_TRACING__SAMPLE_RATIO": "0.1",
-        "RESILIA_LOGGING__FILE": str(here / "api.log"),
-        "RESILIA_TRACING__EXPORT_PATH": str(here / "spans.jsonl"),
-    }
-    process = ManagedProcess(
-        f"api ({label})",
-        [Path(sys.executable).parent / "resilia", "serve"],
-        env=env,
-        log_path=here / "api.out",
-        ready_url=f"http://127.0.0.1:{port}/health/live",
-    ).start(timeout=120)  # two workers each loading the model, on a busy machine
-    try:
-        yield Service(f"http://127.0.0.1:{port}", process, here)
-    finally:
-        process.stop()
+    with bench.serve(
+        "instrumented" if instrumented else "bare",
+        workdir,
+        model_dir,
+        workers=workers,
+        env={
+            "RESILIA_API__INSTRUMENTED": str(instrumented).lower(),
+            **bench.CONFIGURATIONS["sampled"],
+        },
+    ) as svc:
+        yield svc
 
 
 def run(
@@ -100,21 +74,11 @@ def run(
 ) -> dict:
     """One locust run against ``svc``: latencies, throughput, errors, CPU, memory."""
     args = SimpleNamespace(rate=rate, duration=seconds)
-    cpu_before = svc.cpu_seconds()
-    stats = bench.load(svc.url, users, args, svc.workdir / name, user_class)
-    api_cpu = svc.cpu_seconds() - cpu_before
-    requests = int(stats["Request Count"])
+    measured = bench.measure(svc, users, args, name, user_class)
     return {
         "users": users,
         "offered req/s": rate,
-        "req/s": float(stats["Requests/s"]),
-        "requests": requests,
-        "failures": int(stats["Failure Count"]),
-        "p50 ms": float(stats["50%"]),
-        "p95 ms": float(stats["95%"]),
-        "p99 ms": float(stats["99%"]),
-        "api cpu µs/req": api_cpu / max(requests, 1) * 1e6,
-        "locust cpu µs/req": stats["locust cpu s"] / max(requests, 1) * 1e6,
+        **measured,
         "rss MB": rss_mb(svc.pid),
     }
 

@@ -9,20 +9,11 @@ scikit-learn) is imported inside the tasks.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, Variable, dag, task
+from airflow.sdk import Asset, Param, Variable, dag, task
+from resilia_common import MONTHLY
 
 SERVING_MODEL = Asset("resilia-serving-model")
 """Updated by ``publish``: a DAG scheduled on it would redeploy the API."""
-
-DEFAULT_ARGS = {
-    "owner": "resilia",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-    "retry_exponential_backoff": True,
-}
 
 
 def _root() -> str:
@@ -42,13 +33,7 @@ def _month(data_interval_start) -> str:
 
 @dag(
     dag_id="resilia_monthly",
-    # One run per month, processing the month that just ended: the run of
-    # 2026-02-01 covers [2026-01-01, 2026-02-01) and its data_interval_start says so.
-    schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    **MONTHLY,  # calendar, catch-up, retries: resilia_common.py
     params={"env": Param("staging", enum=["dev", "staging", "prod"])},
     tags=["resilia", "fil-rouge"],
     doc_md=__doc__,

@@ -8,12 +8,10 @@ scikit-learn live in the image, not in the scheduler.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-import pendulum
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.sdk import CronDataIntervalTimetable, dag
+from airflow.sdk import dag
 from kubernetes.client import models as k8s
+from resilia_common import MONTHLY
 
 IMAGE = "resilia-api:0.1.0"
 """The service image built in the Docker chapter (it contains ``resilia``)."""
@@ -35,15 +33,7 @@ resources = k8s.V1ResourceRequirements(
 
 @dag(
     dag_id="resilia_monthly_pods",
-    schedule=CronDataIntervalTimetable("0 0 1 * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    default_args={
-        "owner": "resilia",
-        "retries": 2,
-        "retry_delay": timedelta(minutes=5),
-    },
+    **MONTHLY,  # the same calendar and retries as resilia_monthly
     tags=["resilia", "fil-rouge", "kubernetes"],
 )
 def resilia_monthly_pods():

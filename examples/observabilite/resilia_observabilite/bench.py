@@ -27,6 +27,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -85,51 +88,105 @@ def cpu_seconds(pid: int) -> float:
     return sum(p.cpu_times().user + p.cpu_times().system for p in processes)
 
 
-def run(label: str, workers: int, env: dict, args, workdir: Path) -> list[dict]:
-    """Start the API in one configuration and load it at each concurrency level."""
+@dataclass
+class Service:
+    """A running ``resilia serve``: its URL, its process and its working folder."""
+
+    url: str
+    process: ManagedProcess
+    workdir: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.process.pid
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
+
+@contextmanager
+def serve(
+    label: str,
+    workdir: Path,
+    model_dir: Path,
+    *,
+    workers: int,
+    env: dict[str, str] | None = None,
+) -> Iterator[Service]:
+    """``resilia serve`` in staging, logs and spans to files; stopped on exit.
+
+    ``env`` overrides settings (``RESILIA_...`` variables) of this configuration.
+    """
     port = free_port()
-    here = workdir / f"{label}-{workers}"
-    env = {
+    here = workdir / f"{label}-{workers}w-{port}"
+    environ = {
         "RESILIA_ENV": "staging",
-        "RESILIA_ARTIFACTS_DIR": str(workdir / "artifacts"),
+        "RESILIA_ARTIFACTS_DIR": str(model_dir),
         "RESILIA_API__PORT": str(port),
         "RESILIA_API__WORKERS": str(workers),
         "RESILIA_LOGGING__FILE": str(here / "api.log"),
         "RESILIA_TRACING__EXPORT_PATH": str(here / "spans.jsonl"),
-        **env,
+        **(env or {}),
     }
-    api = ManagedProcess(
-        f"api ({label})",
+    process = ManagedProcess(
+        f"api ({label}, {workers} workers)",
         [Path(sys.executable).parent / "resilia", "serve"],
-        env=env,
+        env=environ,
         log_path=here / "api.out",
         ready_url=f"http://127.0.0.1:{port}/health/live",
-    ).start()
-    rows = []
+    ).start(timeout=120)  # each worker loads the model, on a busy machine
     try:
-        for users in args.users:
-            before = cpu_seconds(api.process.pid)
-            stats = load(f"http://127.0.0.1:{port}", users, args, here / f"u{users}")
-            cpu = cpu_seconds(api.process.pid) - before
-            rows.append(summary(label, workers, users, stats, cpu))
+        yield Service(f"http://127.0.0.1:{port}", process, here)
     finally:
-        api.stop()
-    return rows
+        process.stop()
 
 
-def summary(label: str, workers: int, users: int, stats: dict, cpu: float) -> dict:
+def measure(
+    svc: Service,
+    users: int,
+    args: argparse.Namespace,
+    name: str,
+    user_class: str = "Scorer",
+) -> dict:
+    """One locust run against ``svc``: throughput, errors, latency percentiles, and
+    the CPU time per request of the service and of locust."""
+    before = svc.cpu_seconds()
+    stats = load(svc.url, users, args, svc.workdir / name, user_class)
+    api_cpu = svc.cpu_seconds() - before
     requests = int(stats["Request Count"])
     return {
-        "service": label,
-        "workers": workers,
         "users": users,
+        "req/s": float(stats["Requests/s"]),
         "requests": requests,
         "failures": int(stats["Failure Count"]),
-        "req/s": round(float(stats["Requests/s"])),
         "p50 ms": float(stats["50%"]),
+        "p95 ms": float(stats["95%"]),
         "p99 ms": float(stats["99%"]),
-        "API CPU µs/req": round(cpu / max(requests, 1) * 1e6),
+        "api cpu µs/req": api_cpu / max(requests, 1) * 1e6,
+        "locust cpu µs/req": stats["locust cpu s"] / max(requests, 1) * 1e6,
     }
+
+
+def run(label: str, workers: int, env: dict, args, workdir: Path) -> list[dict]:
+    """Start the API in one configuration and load it at each concurrency level."""
+    rows = []
+    with serve(label, workdir, workdir / "artifacts", workers=workers, env=env) as svc:
+        for users in args.users:
+            m = measure(svc, users, args, f"u{users}")
+            rows.append(
+                {
+                    "service": label,
+                    "workers": workers,
+                    "users": users,
+                    "requests": m["requests"],
+                    "failures": m["failures"],
+                    "req/s": round(m["req/s"]),
+                    "p50 ms": m["p50 ms"],
+                    "p99 ms": m["p99 ms"],
+                    "API CPU µs/req": round(m["api cpu µs/req"]),
+                }
+            )
+    return rows
 
 
 def table(rows: list[dict]) -> str:

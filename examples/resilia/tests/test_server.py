@@ -1,7 +1,6 @@
 """Serving over a real socket: a request must arrive whole and in time."""
 
 import socket
-import threading
 import time
 from contextlib import contextmanager
 
@@ -10,6 +9,7 @@ import uvicorn
 
 from resilia.serving.app import create_app
 from resilia.serving.server import GuardedH11Protocol, ServeError, bind
+from resilia.testing import served_in_thread
 
 READ_TIMEOUT_S = 0.5
 
@@ -21,16 +21,8 @@ def server(dev_settings, trained):
         create_app(dev_settings, *trained), http=GuardedH11Protocol, log_level="error"
     )
     config.read_timeout_s = READ_TIMEOUT_S
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, daemon=True
-    )
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    yield sock.getsockname()
-    server.should_exit = True
-    thread.join(5)
+    with served_in_thread(config, sock) as address:
+        yield address
 
 
 @contextmanager

@@ -18,26 +18,14 @@ from resilia.schema import EXAMPLE_CUSTOMER
 from resilia.serving.app import create_app
 from resilia.serving.metrics import FeatureStoreMetrics
 from resilia.serving.store_client import FeatureStoreClient, StoreBusy, StoreError
+from resilia.testing import served_in_thread
 
 
 @contextmanager
 def serving(app):
     """``app`` served by uvicorn in a thread, on a free loopback port."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error"))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, daemon=True
-    )
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()
+    with served_in_thread(uvicorn.Config(app, log_level="error")) as (host, port):
+        yield f"http://{host}:{port}"
 
 
 @contextmanager

@@ -3,6 +3,12 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from resilia.config import Settings, load_settings
@@ -25,3 +31,29 @@ def trained(dev_settings: Settings) -> tuple:
 def dev_model_path(trained: tuple[object, TrainingReport], tmp_path_factory):
     """The dev model saved once to a file, for what loads it (CLI, services)."""
     return save_model(*trained, tmp_path_factory.mktemp("model") / "model.joblib")
+
+
+@contextmanager
+def served_in_thread(config, sock: socket.socket | None = None) -> Iterator[tuple]:
+    """A ``uvicorn.Config`` served in a thread on ``sock`` (default: a free loopback
+    port); yields the ``(host, port)`` address, and stops the server on exit."""
+    import uvicorn  # the api extra: only what serves needs it
+
+    if sock is None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True
+    )
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn stopped before serving (see its log above)")
+        time.sleep(0.01)
+    try:
+        yield sock.getsockname()
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        sock.close()

@@ -67,6 +67,14 @@ def captured():
             text.append(file.read().decode(errors="replace"))
 
 
+def dag_bag(folder: str):
+    """The folder as Airflow's DAG processor loads it: a bundle, whose folder is on
+    ``sys.path``, so that a DAG file imports its sibling modules (resilia_common)."""
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    return BundleDagBag(dag_folder=folder, bundle_path=Path(folder))
+
+
 def migrate() -> dict:
     from airflow.utils import db
 
@@ -76,10 +84,9 @@ def migrate() -> dict:
 
 
 def report(folder: str) -> dict:
-    from airflow.dag_processing.dagbag import DagBag
 
     start = time.perf_counter()
-    bag = DagBag(dag_folder=folder)
+    bag = dag_bag(folder)
     seconds = time.perf_counter() - start
     dags = {}
     for dag_id, dag in sorted(bag.dags.items()):
@@ -93,6 +100,8 @@ def report(folder: str) -> dict:
                     "upstream": sorted(t.upstream_task_ids),
                     "operator": type(t).__name__,
                     "retries": t.retries,
+                    "retry_delay_s": t.retry_delay.total_seconds(),
+                    "retry_backoff": t.retry_exponential_backoff,
                     "pool": t.pool,
                 }
                 for t in dag.tasks
@@ -112,9 +121,8 @@ def report(folder: str) -> dict:
 
 def test(folder: str, dag_id: str, *dates: str) -> list[dict]:
     import pendulum
-    from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=folder).dags[dag_id]
+    dag = dag_bag(folder).dags[dag_id]
     runs = []
     for date in dates:
         start = time.perf_counter()
@@ -141,11 +149,10 @@ def test(folder: str, dag_id: str, *dates: str) -> list[dict]:
 def pod(folder: str, dag_id: str, task_id: str, date: str) -> dict:
     """The pod a KubernetesPodOperator task would create for a run (no cluster)."""
     import pendulum
-    from airflow.dag_processing.dagbag import DagBag
     from airflow.timetables.interval import CronDataIntervalTimetable
     from kubernetes.client import ApiClient
 
-    dag = DagBag(dag_folder=folder).dags[dag_id]
+    dag = dag_bag(folder).dags[dag_id]
     task = dag.get_task(task_id)
     # The run of `date` covers the interval that ends then, as the scheduler says.
     timetable = CronDataIntervalTimetable(
@@ -163,9 +170,8 @@ def pod(folder: str, dag_id: str, task_id: str, date: str) -> dict:
 
 def call(folder: str, dag_id: str, task_id: str, kwargs: str) -> object:
     """Call a TaskFlow task's function directly, outside any run: a unit test."""
-    from airflow.dag_processing.dagbag import DagBag
 
-    task = DagBag(dag_folder=folder).dags[dag_id].get_task(task_id)
+    task = dag_bag(folder).dags[dag_id].get_task(task_id)
     return task.python_callable(**json.loads(kwargs))
 
 
