@@ -45,6 +45,28 @@ def missing_tools(tools: list[str] | tuple[str, ...]) -> list[str]:
     return [tool for tool in tools if find_tool(tool) is None]
 
 
+# Linux capabilities a notebook may need, by bit number in /proc/<pid>/status.
+CAPABILITIES = {"CAP_NET_ADMIN": 12}
+
+
+def missing_capabilities(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The capabilities among ``names`` this process does not hold (root holds all)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+        held = int(
+            next(x for x in status.splitlines() if x.startswith("CapEff:")).split()[1],
+            16,
+        )
+    except (OSError, StopIteration):
+        held = 0
+    for name in names:
+        if name not in CAPABILITIES:
+            raise ValueError(
+                f"unknown capability {name!r}: expected one of {sorted(CAPABILITIES)}"
+            )
+    return [name for name in names if not held >> CAPABILITIES[name] & 1]
+
+
 def unavailable(reason: str) -> NoReturn:
     """Skip the calling test with ``reason``, or fail it in CI."""
     if IN_CI:
