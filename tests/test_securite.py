@@ -208,6 +208,13 @@ def test_nothing_is_left_when_creation_fails_midway(can_netns):
     assert not set(lab.names.values()) & namespaces()
 
 
+def test_namespaces_of_a_killed_run_are_removed_by_the_next(can_netns):
+    orphan = f"{netns.NAME_PREFIX}999999999-dead00-server"  # above any pid_max
+    subprocess.run([netns.tool("ip"), "netns", "add", orphan], check=True)
+    with netns.NetnsPair():
+        assert orphan not in namespaces()
+
+
 def test_a_broken_ruleset_names_the_file_and_nft_s_message(can_netns, tmp_path):
     broken = tmp_path / "broken.nft"
     broken.write_text(RULESET.read_text().replace("policy drop;", "policy dorp;"))

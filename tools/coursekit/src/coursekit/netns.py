@@ -7,7 +7,8 @@ machine, and the host's own network and firewall are not touched.
 
 Everything is deleted on exit (processes first, then the namespaces, which takes the
 veth pair with them), even when the body raises, when creation fails midway, or at
-interpreter exit. Names are unique per run, so parallel test workers do not collide.
+interpreter exit; namespaces left by a run that was killed are removed by the next
+one. Names carry the process id and a random part, so parallel workers do not collide.
 Needs iproute2's ``ip``, ``nft`` for rulesets and CAP_NET_ADMIN (root).
 """
 
@@ -75,9 +76,9 @@ class NetnsPair:
     CLIENT_ADDRESS = "10.77.0.2"
     PREFIX_LENGTH = 24
 
-    def __init__(self, tag: str = "") -> None:
+    def __init__(self) -> None:
         run_id = f"{os.getpid()}-{secrets.token_hex(3)}"
-        self.names = {role: f"{NAME_PREFIX}{tag}{run_id}-{role}" for role in ROLES}
+        self.names = {role: f"{NAME_PREFIX}{run_id}-{role}" for role in ROLES}
         self.addresses = {
             "server": self.SERVER_ADDRESS,
             "client": self.CLIENT_ADDRESS,
@@ -90,6 +91,7 @@ class NetnsPair:
     def create(self) -> NetnsPair:
         if reason := unavailable_reason():
             raise NetnsUnavailable(reason)
+        remove_orphans()
         atexit.register(self.delete)
         try:
             for role in ROLES:
@@ -252,3 +254,14 @@ def existing() -> list[str]:
     listing = subprocess.run([ip, "netns", "list"], capture_output=True, text=True)
     names = [line.split()[0] for line in listing.stdout.splitlines() if line.strip()]
     return [name for name in names if name.startswith(NAME_PREFIX)]
+
+
+def remove_orphans() -> list[str]:
+    """Delete the namespaces of runs whose process is gone (a killed kernel)."""
+    removed = []
+    for name in existing():
+        pid = name[len(NAME_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            subprocess.run([tool("ip"), "netns", "delete", name], capture_output=True)
+            removed.append(name)
+    return removed
