@@ -157,7 +157,9 @@ def namespaces() -> set[str]:
 
 def test_the_ruleset_parses(can_netns):
     check = subprocess.run(
-        [netns.tool("nft"), "-c", "-f", str(RULESET)], capture_output=True, text=True
+        [*netns.privileged(), netns.tool("nft"), "-c", "-f", str(RULESET)],
+        capture_output=True,
+        text=True,
     )
     assert check.returncode == 0, check.stderr
 
@@ -210,7 +212,8 @@ def test_nothing_is_left_when_creation_fails_midway(can_netns):
 
 def test_namespaces_of_a_killed_run_are_removed_by_the_next(can_netns):
     orphan = f"{netns.NAME_PREFIX}999999999-dead00-server"  # above any pid_max
-    subprocess.run([netns.tool("ip"), "netns", "add", orphan], check=True)
+    add = [*netns.privileged(), netns.tool("ip"), "netns", "add", orphan]
+    subprocess.run(add, check=True)
     with netns.NetnsPair():
         assert orphan not in namespaces()
 

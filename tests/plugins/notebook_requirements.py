@@ -5,7 +5,7 @@ metadata (jupytext header)::
 
     course:
       requires: [prometheus, promtool, prometheus-alertmanager]
-      capabilities: [CAP_NET_ADMIN]   # Linux capabilities (root holds them all)
+      capabilities: [CAP_NET_ADMIN]   # held by root, or reached by passwordless sudo
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _missing(path: Path) -> list[str]:
     if tools := missing_tools(course.get("requires", [])):
         problems.append(f"{', '.join(tools)}: not installed")
     if caps := missing_capabilities(course.get("capabilities", [])):
-        problems.append(f"{', '.join(caps)}: not held by this process (run as root)")
+        problems.append(f"{', '.join(caps)}: neither root nor passwordless sudo")
     return problems
 
 

@@ -9,7 +9,9 @@ Everything is deleted on exit (processes first, then the namespaces, which takes
 veth pair with them), even when the body raises, when creation fails midway, or at
 interpreter exit; namespaces left by a run that was killed are removed by the next
 one. Names carry the process id and a random part, so parallel workers do not collide.
-Needs iproute2's ``ip``, ``nft`` for rulesets and CAP_NET_ADMIN (root).
+Needs iproute2's ``ip``, ``nft`` for rulesets, curl, and root: either the process has
+CAP_NET_ADMIN, or passwordless ``sudo`` (GitHub's runners), which then runs the
+namespace commands and the processes inside as root.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from coursekit.policy import missing_capabilities
+from coursekit.policy import lacks_capabilities, passwordless_sudo
 from coursekit.runner import ManagedProcess
 
 SBIN_PATH = "/usr/sbin:/sbin:/usr/bin:/bin"
@@ -51,16 +53,25 @@ def tool(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path=SBIN_PATH)
 
 
+def privileged() -> list[str] | None:
+    """The prefix that runs a command with CAP_NET_ADMIN: none (root), passwordless
+    sudo keeping the environment, or None when there is no way."""
+    if not lacks_capabilities(["CAP_NET_ADMIN"]):
+        return []
+    sudo = passwordless_sudo()
+    return [*sudo, "-E"] if sudo else None
+
+
 def unavailable_reason() -> str | None:
     """Why namespaces cannot be created here, or None when they can."""
     missing = [name for name in ("ip", "nft", "curl") if tool(name) is None]
     if missing:
         return f"not installed: {', '.join(missing)} (apt-get install iproute2 nftables curl)"
-    if missing_capabilities(["CAP_NET_ADMIN"]):
+    if privileged() is None:
         return (
             "creating network namespaces and loading nftables rules needs the "
-            "CAP_NET_ADMIN capability (root); this process (uid "
-            f"{os.geteuid()}) does not have it"
+            "CAP_NET_ADMIN capability (root) or passwordless sudo; this process (uid "
+            f"{os.geteuid()}) has neither"
         )
     return None
 
@@ -85,13 +96,15 @@ class NetnsPair:
         }
         self.created: list[str] = []
         self.processes: list[ManagedProcess] = []
+        self.sudo: list[str] = []
 
     # --- life cycle ---------------------------------------------------------------
 
     def create(self) -> NetnsPair:
         if reason := unavailable_reason():
             raise NetnsUnavailable(reason)
-        remove_orphans()
+        self.sudo = privileged() or []
+        remove_orphans(self.sudo)
         atexit.register(self.delete)
         try:
             for role in ROLES:
@@ -121,7 +134,7 @@ class NetnsPair:
         for ns in reversed(self.created):
             self._kill_leftovers(ns)
             subprocess.run(
-                [tool("ip") or "ip", "netns", "delete", ns],
+                [*self.sudo, tool("ip"), "netns", "delete", ns],
                 capture_output=True,
                 text=True,
             )
@@ -141,7 +154,12 @@ class NetnsPair:
             raise ValueError(f"unknown namespace {role!r}: expected one of {ROLES}")
         if self.names[role] not in self.created:
             raise NetnsError(f"the {role} namespace does not exist (call create())")
-        return [tool("ip") or "ip", "netns", "exec", self.names[role], *map(str, args)]
+        # Commands by absolute path: sudo replaces PATH with its secure_path.
+        program = str(args[0])
+        if os.sep not in program:
+            program = tool(program) or program
+        inside = [program, *map(str, args[1:])]
+        return [*self.sudo, tool("ip"), "netns", "exec", self.names[role], *inside]
 
     def run(
         self, role: str, *args: str | os.PathLike, check: bool = True, timeout=30
@@ -209,7 +227,7 @@ class NetnsPair:
         path = Path(path)
         if not path.is_file():
             raise RulesetError(f"{path}: no such ruleset file")
-        done = self.run(role, tool("nft") or "nft", "-f", path.resolve(), check=False)
+        done = self.run(role, "nft", "-f", path.resolve(), check=False)
         if done.returncode != 0:
             raise RulesetError(
                 f"{path}: nft rejected the ruleset:\n{done.stderr.strip()}"
@@ -231,7 +249,7 @@ class NetnsPair:
 
     def _ip(self, *args: str) -> None:
         done = subprocess.run(
-            [tool("ip") or "ip", *args], capture_output=True, text=True
+            [*self.sudo, tool("ip"), *args], capture_output=True, text=True
         )
         if done.returncode != 0:
             raise NetnsError(f"ip {' '.join(args)}: {done.stderr.strip()}")
@@ -239,9 +257,13 @@ class NetnsPair:
     def _kill_leftovers(self, ns: str) -> None:
         """Processes still inside ``ns`` (a probe that hung...) would keep it alive."""
         pids = subprocess.run(
-            [tool("ip") or "ip", "netns", "pids", ns], capture_output=True, text=True
+            [*self.sudo, tool("ip"), "netns", "pids", ns],
+            capture_output=True,
+            text=True,
         ).stdout.split()
-        for pid in pids:
+        if pids and self.sudo:  # root's processes: kill them as root
+            subprocess.run([*self.sudo, "kill", "-KILL", *pids], capture_output=True)
+        for pid in pids if not self.sudo else ():
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
 
@@ -256,12 +278,14 @@ def existing() -> list[str]:
     return [name for name in names if name.startswith(NAME_PREFIX)]
 
 
-def remove_orphans() -> list[str]:
+def remove_orphans(sudo: Sequence[str] = ()) -> list[str]:
     """Delete the namespaces of runs whose process is gone (a killed kernel)."""
     removed = []
     for name in existing():
         pid = name[len(NAME_PREFIX) :].split("-")[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            subprocess.run([tool("ip"), "netns", "delete", name], capture_output=True)
+            subprocess.run(
+                [*sudo, tool("ip"), "netns", "delete", name], capture_output=True
+            )
             removed.append(name)
     return removed
