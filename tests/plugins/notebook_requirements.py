@@ -5,6 +5,7 @@ metadata (jupytext header)::
 
     course:
       requires: [prometheus, promtool, prometheus-alertmanager]
+      capabilities: [CAP_NET_ADMIN]   # held by root, or reached by passwordless sudo
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit.policy import missing_tools, unavailable
+from coursekit.policy import missing_capabilities, missing_tools, unavailable
 from tests.plugins import is_notebook_cell
 
 
-def _missing_tools(path: Path) -> list[str]:
-    metadata = nbformat.read(path, as_version=4).metadata
-    return missing_tools(metadata.get("course", {}).get("requires", []))
+def _missing(path: Path) -> list[str]:
+    course = nbformat.read(path, as_version=4).metadata.get("course", {})
+    problems = []
+    if tools := missing_tools(course.get("requires", [])):
+        problems.append(f"{', '.join(tools)}: not installed")
+    if caps := missing_capabilities(course.get("capabilities", [])):
+        problems.append(f"{', '.join(caps)}: neither root nor passwordless sudo")
+    return problems
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -29,9 +35,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     cache = item.config.stash.setdefault(_MISSING, {})
     path = item.parent.path
     if path not in cache:
-        cache[path] = _missing_tools(path)
+        cache[path] = _missing(path)
     if cache[path]:
-        unavailable(f"{path.name} needs {', '.join(cache[path])}: not installed")
+        unavailable(f"{path.name} needs {'; '.join(cache[path])}")
 
 
 _MISSING = pytest.StashKey[dict]()

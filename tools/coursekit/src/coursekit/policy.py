@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import NoReturn
 
@@ -43,6 +44,47 @@ def find_tool(tool: str) -> Path | None:
 def missing_tools(tools: list[str] | tuple[str, ...]) -> list[str]:
     """The commands among ``tools`` that cannot be found (see ``find_tool``)."""
     return [tool for tool in tools if find_tool(tool) is None]
+
+
+# Linux capabilities a notebook may need, by bit number in /proc/<pid>/status.
+CAPABILITIES = {"CAP_NET_ADMIN": 12}
+
+
+def lacks_capabilities(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The capabilities among ``names`` this process does not hold (root holds all)."""
+    for name in names:
+        if name not in CAPABILITIES:
+            raise ValueError(
+                f"unknown capability {name!r}: expected one of {sorted(CAPABILITIES)}"
+            )
+    try:
+        status = Path("/proc/self/status").read_text()
+        held = int(
+            next(x for x in status.splitlines() if x.startswith("CapEff:")).split()[1],
+            16,
+        )
+    except (OSError, StopIteration):
+        held = 0
+    return [name for name in names if not held >> CAPABILITIES[name] & 1]
+
+
+def passwordless_sudo() -> list[str] | None:
+    """``[sudo, -n]`` when sudo runs commands as root without a password (GitHub's
+    runners), else None."""
+    sudo = shutil.which("sudo")
+    if (
+        sudo
+        and subprocess.run([sudo, "-n", "true"], capture_output=True).returncode == 0
+    ):
+        return [sudo, "-n"]
+    return None
+
+
+def missing_capabilities(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The capabilities among ``names`` that neither this process nor passwordless
+    sudo can provide."""
+    lacking = lacks_capabilities(names)
+    return lacking if lacking and passwordless_sudo() is None else []
 
 
 def unavailable(reason: str) -> NoReturn:
