@@ -10,6 +10,7 @@ elements, and leaves a screenshot in _build/browser-failures/.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from urllib.parse import quote
@@ -64,6 +65,8 @@ def _visible(page, selector) -> bool:
 
 def check_navigation(page, width) -> list[str]:
     """The article header's toggles open and close the sidebars."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     problems = []
     toggle = ".bd-header-article .primary-toggle"
     if not _visible(page, toggle):
@@ -96,7 +99,11 @@ def check_navigation(page, width) -> list[str]:
                     box = dialog.bounding_box()
                     x = box["x"] + box["width"] + 5 if side == "primary" else 5
                     page.mouse.click(min(x, width - 5), 400)
-                page.wait_for_timeout(150)
+                with contextlib.suppress(PlaywrightTimeout):  # reported just below
+                    page.wait_for_function(
+                        f"() => !document.getElementById('{dialog_id}').open",
+                        timeout=3000,
+                    )
                 if dialog.evaluate("d => d.open"):
                     problems.append(f"#{dialog_id}: {close} leaves it open")
                     page.keyboard.press("Escape")
@@ -104,14 +111,22 @@ def check_navigation(page, width) -> list[str]:
         sidebar = page.locator("#pst-primary-sidebar")
         if not sidebar.is_visible():
             problems.append("#pst-primary-sidebar: hidden on first load")
+
+        def shown() -> bool:
+            box = sidebar.bounding_box() if sidebar.is_visible() else None
+            return bool(box and box["width"] > 50)
+
         for expected in (False, True):
             page.click(toggle)
-            page.wait_for_timeout(400)
-            shown = sidebar.is_visible() and sidebar.bounding_box()["width"] > 50
+            # the theme animates the sidebar: a busy machine needs more than 400 ms
+            for _ in range(30):
+                page.wait_for_timeout(100)
+                if shown() == expected:
+                    break
             if page.locator("#pst-primary-sidebar-modal").evaluate("d => d.open"):
                 problems.append(f"{toggle}: opens a dialog, does not collapse")
                 page.keyboard.press("Escape")
-            if shown != expected:
+            if shown() != expected:
                 state = "shown" if expected else "collapsed"
                 problems.append(f"{toggle}: a click leaves the sidebar not {state}")
     return problems
