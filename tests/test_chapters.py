@@ -25,6 +25,8 @@ OTHER_SOURCES = {
     "securite": {
         "tools/coursekit/src/coursekit/tls.py": "the notebooks' own TLS helper is the "
         "example: its certificate chain is what the chapter explains",
+        "examples/kubernetes/base/networkpolicy.yaml": "the firewall's counterpart in "
+        "a cluster, as the Kubernetes chapter deploys and validates it",
     },
     "tests": {
         "tests/test_observabilite.py": "a test of the course is the example of a test "
