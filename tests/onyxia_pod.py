@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from coursekit.policy import passwordless_sudo
 from tests.helpers import ROOT
 
 SUITE = "trixie"
@@ -92,11 +93,7 @@ def mirror() -> str:
 
 def privileged() -> list[str] | None:
     """The prefix that runs a command as root: none, sudo -n, or None if neither."""
-    if os.geteuid() == 0:
-        return []
-    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"]).returncode == 0:
-        return ["sudo", "-n"]
-    return None
+    return [] if os.geteuid() == 0 else passwordless_sudo()
 
 
 def missing_requirements() -> str | None:

@@ -15,18 +15,20 @@ from resilia.serving.logs import (
 )
 
 
+def _logger(path, **logging_settings):
+    """The staging service logger writing to ``path``, with these [logging] values."""
+    environ = {"RESILIA_LOGGING__FILE": str(path)} | {
+        f"RESILIA_LOGGING__{key.upper()}": value
+        for key, value in logging_settings.items()
+    }
+    return configure_logging(load_settings("staging", environ=environ), "test-service")
+
+
 @pytest.fixture
 def json_logger(tmp_path):
-    settings = load_settings(
-        "staging",
-        environ={
-            "RESILIA_LOGGING__FILE": str(tmp_path / "api.log"),
-            "RESILIA_LOGGING__MAX_BYTES": "2048",
-            "RESILIA_LOGGING__BACKUP_COUNT": "2",
-        },
-    )
-    logger = configure_logging(settings, "test-service")
-    yield logger, tmp_path / "api.log"
+    path = tmp_path / "api.log"
+    logger = _logger(path, max_bytes="2048", backup_count="2")
+    yield logger, path
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
@@ -108,14 +110,8 @@ def test_every_sensitive_field_is_listed():
 
 
 def _text_logger(tmp_path):
-    settings = load_settings(
-        "staging",
-        environ={
-            "RESILIA_LOGGING__FILE": str(tmp_path / "text.log"),
-            "RESILIA_LOGGING__FORMAT": "text",
-        },
-    )
-    return configure_logging(settings, "test-service"), tmp_path / "text.log"
+    path = tmp_path / "text.log"
+    return _logger(path, format="text"), path
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])
